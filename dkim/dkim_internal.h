@@ -1,0 +1,31 @@
+/*
+ * dkim_internal.h - helpers shared by the files of libdkim only.
+ */
+#ifndef ARCRELAY_DKIM_INTERNAL_H
+#define ARCRELAY_DKIM_INTERNAL_H
+
+#include "dkim.h"
+
+/* dkim_whyf - write a reason into a caller's buffer, if there is one. */
+void dkim_whyf(char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* dkim_strndup - NUL-terminated copy of (p, n); NULL on allocation failure. */
+char *dkim_strndup(const char *p, size_t n);
+
+/* dkim_domain_within - true when sub equals dom or is a subdomain of it,
+ * compared case-insensitively (RFC 6376 §3.5, i= tag). */
+bool dkim_domain_within(const char *sub, size_t sublen, const char *dom,
+    size_t domlen);
+
+/*
+ * dkim_header_digest - hash the header part of a signature (RFC 6376
+ * §3.7): the fields h= selects, each canonicalized with CRLF, then the
+ * signature field (sigraw, b= already emptied) without CRLF.
+ */
+enum dkim_status dkim_header_digest(const struct dkim_msg *msg,
+    char *const *h, size_t nh, long exclude, enum dkim_canon c,
+    const char *sigraw, size_t siglen, const EVP_MD *md, unsigned char *dg,
+    unsigned int *dglen);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * cli.h - what the subcommands of the arcrelay binary share: reading a
+ * message from a file or stdin, the LF-to-CRLF boundary, loading keys,
+ * and the exit statuses of the CLI contract.
+ */
+#ifndef ARCRELAY_CLI_H
+#define ARCRELAY_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <openssl/evp.h>
+
+#include "dkim.h"
+
+#define EXIT_DONE	0	/* evaluation finished, whatever the result */
+#define EXIT_USAGE	2	/* usage, unreadable input, not a message */
+
+#define CLI_MAX_INPUT	((size_t)256 * 1024 * 1024)
+
+/* An input message as read, and as the library sees it (CRLF). */
+struct cli_input {
+	char *raw;		/* owned: the bytes as read */
+	size_t raw_len;
+	char *crlf;		/* owned when converted, else == raw */
+	size_t crlf_len;
+	bool converted;		/* the input was LF-only */
+	struct dkim_msg *msg;	/* owned */
+};
+
+/* cli_read_message - read FILE or "-" and parse it; prints the reason and
+ * returns false on failure. */
+bool cli_read_message(const char *prog, const char *path,
+    struct cli_input *in);
+void cli_input_free(struct cli_input *in);
+
+/* cli_read_file - the whole file (or stdin for "-"), at most max bytes. */
+char *cli_read_file(const char *path, size_t max, size_t *len, char *why,
+    size_t whylen);
+
+/* cli_load_key - a PEM private key (PKCS#8 or traditional). */
+EVP_PKEY *cli_load_key(const char *path, char *why, size_t whylen);
+
+/* cli_parse_epoch - a non-negative decimal number of seconds. */
+bool cli_parse_int64(const char *s, int64_t *out);
+
+void cli_err(const char *prog, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The subcommands. */
+int cmd_verify(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * cli_common.c - input handling for the CLI. This is the boundary where
+ * LF-only files become CRLF messages (once, here, never in the library),
+ * and where unreadable or oversized input becomes one clear line on stderr.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+
+#include "cli.h"
+
+void
+cli_err(const char *prog, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "arcrelay %s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+char *
+cli_read_file(const char *path, size_t max, size_t *len, char *why,
+    size_t whylen)
+{
+	FILE *fp;
+	char *buf = NULL, *nb;
+	size_t cap = 0, n = 0, got;
+
+	if (strcmp(path, "-") == 0)
+		fp = stdin;
+	else if ((fp = fopen(path, "rb")) == NULL) {
+		snprintf(why, whylen, "cannot open %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		if (cap - n < 65536) {
+			cap = cap ? cap * 2 : 131072;
+			if ((nb = realloc(buf, cap + 1)) == NULL) {
+				snprintf(why, whylen, "out of memory");
+				goto fail;
+			}
+			buf = nb;
+		}
+		got = fread(buf + n, 1, cap - n, fp);
+		n += got;
+		if (n > max) {
+			snprintf(why, whylen, "%s is larger than %zu bytes",
+			    path, max);
+			goto fail;
+		}
+		if (got == 0)
+			break;
+	}
+	if (ferror(fp)) {
+		snprintf(why, whylen, "cannot read %s: %s", path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (fp != stdin)
+		fclose(fp);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+fail:
+	if (fp != stdin)
+		fclose(fp);
+	free(buf);
+	return NULL;
+}
+
+bool
+cli_read_message(const char *prog, const char *path, struct cli_input *in)
+{
+	char why[DKIM_WHY_MAX];
+	enum dkim_status st;
+
+	memset(in, 0, sizeof(*in));
+	in->raw = cli_read_file(path, CLI_MAX_INPUT, &in->raw_len, why,
+	    sizeof(why));
+	if (in->raw == NULL) {
+		cli_err(prog, "%s", why);
+		return false;
+	}
+	in->crlf = dkim_crlf_from_lf(in->raw, in->raw_len, &in->crlf_len,
+	    &in->converted);
+	if (in->crlf == NULL) {
+		in->crlf = in->raw;
+		in->crlf_len = in->raw_len;
+	}
+	why[0] = '\0';
+	st = dkim_msg_parse(in->crlf, in->crlf_len, NULL, &in->msg, why,
+	    sizeof(why));
+	if (st != DKIM_OK) {
+		cli_err(prog, "%s: not a message: %s", path,
+		    why[0] ? why : dkim_status_str(st));
+		cli_input_free(in);
+		return false;
+	}
+	return true;
+}
+
+void
+cli_input_free(struct cli_input *in)
+{
+	dkim_msg_free(in->msg);
+	if (in->crlf != in->raw)
+		free(in->crlf);
+	free(in->raw);
+	memset(in, 0, sizeof(*in));
+}
+
+EVP_PKEY *
+cli_load_key(const char *path, char *why, size_t whylen)
+{
+	char *pem;
+	size_t len;
+	BIO *bio;
+	EVP_PKEY *k;
+
+	if ((pem = cli_read_file(path, 1024 * 1024, &len, why, whylen)) == NULL)
+		return NULL;
+	bio = BIO_new_mem_buf(pem, (int)len);
+	k = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	free(pem);
+	if (k == NULL)
+		snprintf(why, whylen, "%s holds no PEM private key", path);
+	return k;
+}
+
+bool
+cli_parse_int64(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end != '\0' || v < 0)
+		return false;
+	*out = (int64_t)v;
+	return true;
+}

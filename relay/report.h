@@ -1,0 +1,23 @@
+/*
+ * report.h - how the CLI prints verification results: one
+ * Authentication-Results header (RFC 8601) or one JSON object.
+ */
+#ifndef ARCRELAY_REPORT_H
+#define ARCRELAY_REPORT_H
+
+#include <stdio.h>
+
+#include "dkim.h"
+
+/* report_ar - "Authentication-Results: id; dkim=... (reason) header.d=..." */
+void report_ar(FILE *fp, const char *authserv_id,
+    const struct dkim_verification *v);
+
+/* report_json - {"dkim":[{"result":..,"reason":..,"d":..,...}]} */
+void report_json(FILE *fp, const struct dkim_verification *v);
+
+/* json_string - s as a JSON string; bytes that are not UTF-8 become
+ * U+FFFD so that the output is always valid JSON. */
+void json_string(FILE *fp, const char *s);
+
+#endif

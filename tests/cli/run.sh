@@ -1,0 +1,104 @@
+#!/bin/bash
+# tests/cli/run.sh - the CLI contract: exit statuses, exact output
+# spellings, byte preservation, and failure reasons seen end to end.
+# usage: run.sh ARCRELAY DATADIR WORKDIR
+set -uo pipefail
+A="$1"; DATA="$2"; W="$3"
+rm -rf "$W"; mkdir -p "$W"; cd "$W" || exit 2
+pass=0; fail=0
+
+check() {	# check NAME GOT WANT
+	if [ "$2" == "$3" ]; then pass=$((pass + 1))
+	else fail=$((fail + 1)); printf 'FAIL %s\n  got:  %s\n  want: %s\n' "$1" "$2" "$3"; fi
+}
+contains() {	# contains NAME HAYSTACK NEEDLE
+	case "$2" in *"$3"*) pass=$((pass + 1)) ;;
+	*) fail=$((fail + 1)); printf 'FAIL %s\n  got:  %s\n  want to contain: %s\n' "$1" "$2" "$3" ;; esac
+}
+status() { "$@" >/dev/null 2>&1; echo $?; }
+
+# --- the RFC 8463 example verifies, in both output forms
+out=$("$A" verify --dns-file "$DATA/rfc8463.zone" --authserv-id mx.example "$DATA/rfc8463.eml")
+check "rfc8463 A-R" "$out" "Authentication-Results: mx.example;
+	dkim=pass (signature verified) header.d=football.example.com header.s=brisbane header.b=\"/gCrinpc\";
+	dkim=pass (signature verified) header.d=football.example.com header.s=test header.b=F45dVWDf"
+out=$("$A" verify --json --dns-file "$DATA/rfc8463.zone" < "$DATA/rfc8463.eml")
+check "rfc8463 json" "$out" '{"dkim":[{"result":"pass","reason":"signature verified","d":"football.example.com","s":"brisbane","a":"ed25519-sha256","b":"/gCrinpc"},{"result":"pass","reason":"signature verified","d":"football.example.com","s":"test","a":"rsa-sha256","b":"F45dVWDf"}]}'
+
+# --- exit statuses: 2 with one line on stderr for bad usage or input
+printf '' > empty.eml
+head -c 65536 /dev/urandom > junk.bin
+{ printf 'Subject: '; head -c 10000000 /dev/zero | tr '\0' a; printf '\r\n\r\nx\r\n'; } > longline.eml
+printf 'From: a@example.com\r\n\r\nno signature\r\n' > unsigned.eml
+for t in "no command::" "unknown command:bogus:" "verify bad option:verify --bogus:" \
+    "verify missing file:verify --dns-file $DATA/rfc8463.zone nonexistent.eml:" \
+    "verify empty file:verify --dns-file $DATA/rfc8463.zone empty.eml:" \
+    "verify binary junk:verify --dns-file $DATA/rfc8463.zone junk.bin:" \
+    "verify 10MB line:verify --dns-file $DATA/rfc8463.zone longline.eml:" \
+    "verify bad --now:verify --now yesterday --dns-file $DATA/rfc8463.zone unsigned.eml:" \
+    "verify bad zone:verify --dns-file junk.bin unsigned.eml:" \
+    "sign no key:sign --domain example.com --selector s unsigned.eml:" \
+    "sign bad key file:sign --domain example.com --selector s --key junk.bin unsigned.eml:" \
+    "keygen short bits:keygen --domain example.com --selector s --bits 512:"; do
+	name=${t%%:*}; rest=${t#*:}; args=${rest%:}
+	# shellcheck disable=SC2086
+	check "$name: exit" "$(status "$A" $args)" 2
+	# shellcheck disable=SC2086
+	lines=$("$A" $args 2>&1 >/dev/null | wc -l)
+	[ "$name" == "no command" ] || [ "$name" == "unknown command" ] || [ "$name" == "verify bad option" ] ||
+		check "$name: one stderr line" "$lines" 1
+done
+check "unsigned message: exit 0" "$(status "$A" verify --dns-file "$DATA/rfc8463.zone" unsigned.eml)" 0
+out=$("$A" verify --dns-file "$DATA/rfc8463.zone" --authserv-id x unsigned.eml)
+check "unsigned message: dkim=none" "$out" "Authentication-Results: x; dkim=none (no signatures)"
+out=$("$A" verify --json --dns-file "$DATA/rfc8463.zone" unsigned.eml)
+check "unsigned message: json" "$out" '{"dkim":[]}'
+
+# --- keygen: private key mode 0600, TXT strings of at most 255 bytes, no overwrite
+"$A" keygen --domain example.com --selector rsa1 --out . >/dev/null
+"$A" keygen --domain example.com --selector ed1 --type ed25519 --out . >/dev/null
+check "keygen mode" "$(stat -c %a rsa1.private)" 600
+longest=$(grep -o '"[^"]*"' rsa1.txt | awk '{ if (length($0) - 2 > m) m = length($0) - 2 } END { print m }')
+[ "$longest" -le 255 ] && check "keygen strings <= 255" ok ok || check "keygen strings <= 255" "$longest" "<=255"
+contains "keygen record" "$(cat ed1.txt)" 'ed1._domainkey.example.com. IN TXT'
+check "keygen refuses overwrite" "$(status "$A" keygen --domain example.com --selector rsa1 --out .)" 2
+cat rsa1.txt ed1.txt > zone
+printf 'revoked._domainkey.example.com. IN TXT "v=DKIM1; k=rsa; p="\n' >> zone
+printf 'broken._domainkey.example.com. IN TXT "v=DKIM1; k=rsa; p=!!!"\n' >> zone
+printf 'down._domainkey.example.com. SERVFAIL\n' >> zone
+cp rsa1.private revoked.private; cp rsa1.private broken.private; cp rsa1.private down.private
+
+# --- sign: bytes unchanged, CRLF and LF-only
+printf 'From: Alice <alice@example.com>\r\nTo: bob@example.org\r\nSubject: test\r\n\r\nHello\r\n' > crlf.eml
+tr -d '\r' < crlf.eml > lf.eml
+"$A" sign --domain example.com --selector rsa1 --key rsa1.private crlf.eml > crlf.signed
+check "sign keeps CRLF bytes" "$(awk 'f||!/^(DKIM-Signature:| )/{f=1} f' crlf.signed | cmp - crlf.eml && echo same)" same
+"$A" sign --domain example.com --selector ed1 --key ed1.private lf.eml > lf.signed
+check "sign keeps LF bytes" "$(awk 'f||!/^(DKIM-Signature:| )/{f=1} f' lf.signed | cmp - lf.eml && echo same)" same
+check "LF output has no CR" "$(grep -c $'\r' lf.signed)" 0
+check "signed CRLF verifies" "$("$A" verify --json --dns-file zone crlf.signed | grep -o '"result":"[a-z]*"')" '"result":"pass"'
+check "signed LF verifies" "$("$A" verify --json --dns-file zone lf.signed | grep -o '"result":"[a-z]*"')" '"result":"pass"'
+maxcol=$(awk '{ sub(/\r$/, ""); if (length($0) > m) m = length($0) } END { print m }' <(sed -n '/^DKIM-Signature/,/^[^ D]/p' crlf.signed | head -n -1))
+[ "$maxcol" -le 78 ] && check "folded at 78" ok ok || check "folded at 78" "$maxcol" "<=78"
+
+# --- each failure reason end to end
+reason() { "$A" verify --json --now "${2:-$(date +%s)}" --dns-file zone "$1" | sed 's/.*"reason":"\([^"]*\)".*/\1/'; }
+sed 's/^Hello/Hellp/' crlf.signed > body.eml
+check "reason body hash" "$(reason body.eml)" "body hash did not verify"
+sed 's/^Subject: test/Subject: tost/' crlf.signed > hdr.eml
+check "reason signature" "$(reason hdr.eml)" "signature did not verify"
+for sel in revoked broken down; do
+	"$A" sign --domain example.com --selector $sel --key $sel.private crlf.eml > $sel.eml
+done
+"$A" sign --domain example.org --selector rsa1 --key rsa1.private crlf.eml > nokey.eml
+check "reason revoked" "$(reason revoked.eml)" "key revoked"
+contains "reason bad key record" "$(reason broken.eml)" "bad key record syntax"
+check "reason DNS" "$(reason down.eml)" "DNS temporary failure"
+check "reason no key" "$(reason nokey.eml)" "no key for signature"
+"$A" sign --domain example.com --selector rsa1 --key rsa1.private --now 1000000000 --expire 3600 crlf.eml > exp.eml
+check "reason expired" "$(reason exp.eml 1000007200)" "signature expired"
+check "not yet expired" "$(reason exp.eml 1000000100)" "signature verified"
+check "reason future" "$(reason exp.eml 999990000)" "signature from the future"
+
+printf '%d passed, %d failed\n' "$pass" "$fail"
+[ "$fail" -eq 0 ]
