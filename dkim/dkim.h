@@ -315,6 +315,23 @@ struct dkim_key *dkim_key_fetch(dkim_lookup_fn fn, void *arg,
     const char *selector, const char *domain, enum dkim_result *res,
     char *why, size_t whylen);
 
+/*
+ * A cache of parsed keys by record text. Decoding a DER public key costs
+ * OpenSSL 3 several times an RSA verification, and a relay sees the same
+ * few keys all day. The cache belongs to its creator and is not
+ * thread-safe: a daemon keeps one per worker thread.
+ */
+struct dkim_keycache;
+
+struct dkim_keycache *dkim_keycache_new(size_t max_entries);
+void dkim_keycache_free(struct dkim_keycache *kc);
+
+/* dkim_key_fetch_cached - dkim_key_fetch, parsing through kc (may be
+ * NULL). The key returned is the caller's either way. */
+struct dkim_key *dkim_key_fetch_cached(struct dkim_keycache *kc,
+    dkim_lookup_fn fn, void *arg, const char *selector, const char *domain,
+    enum dkim_result *res, char *why, size_t whylen);
+
 /* -------------------------------------------------------- verification */
 
 /* RFC 8601 §2.7.1 results. */
@@ -337,6 +354,7 @@ struct dkim_verify_opts {
 	unsigned min_rsa_bits;	/* default 1024 */
 	dkim_lookup_fn lookup;
 	void *lookup_arg;
+	struct dkim_keycache *keycache;	/* optional, borrowed */
 };
 
 /* dkim_verify_opts_init - the defaults, with now = time(NULL). */

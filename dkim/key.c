@@ -168,9 +168,115 @@ dkim_key_free(struct dkim_key *k)
 	free(k);
 }
 
+struct keycache_entry {
+	char *rec;		/* owned: the record text */
+	size_t len;
+	struct dkim_key key;	/* owns one reference to key.pkey */
+};
+
+struct dkim_keycache {
+	struct keycache_entry *e;
+	size_t n, max, next;	/* next: the slot replaced when full */
+};
+
+struct dkim_keycache *
+dkim_keycache_new(size_t max_entries)
+{
+	struct dkim_keycache *kc = calloc(1, sizeof(*kc));
+
+	if (kc == NULL)
+		return NULL;
+	kc->max = max_entries ? max_entries : 64;
+	if ((kc->e = calloc(kc->max, sizeof(*kc->e))) == NULL) {
+		free(kc);
+		return NULL;
+	}
+	return kc;
+}
+
+void
+dkim_keycache_free(struct dkim_keycache *kc)
+{
+	size_t i;
+
+	if (kc == NULL)
+		return;
+	for (i = 0; i < kc->n; i++) {
+		free(kc->e[i].rec);
+		EVP_PKEY_free(kc->e[i].key.pkey);
+	}
+	free(kc->e);
+	free(kc);
+}
+
+/* key_copy - a caller-owned copy sharing the EVP_PKEY by reference. */
+static struct dkim_key *
+key_copy(const struct dkim_key *k)
+{
+	struct dkim_key *c = malloc(sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	*c = *k;
+	if (c->pkey && !EVP_PKEY_up_ref(c->pkey)) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* parse_cached - dkim_key_parse through the cache. */
+static enum dkim_status
+parse_cached(struct dkim_keycache *kc, const char *rec, size_t len,
+    struct dkim_key **out, char *why, size_t whylen)
+{
+	struct keycache_entry *slot;
+	enum dkim_status st;
+	char *copy;
+	size_t i;
+
+	if (kc == NULL)
+		return dkim_key_parse(rec, len, out, why, whylen);
+	for (i = 0; i < kc->n; i++) {
+		if (kc->e[i].rec && kc->e[i].len == len &&
+		    memcmp(kc->e[i].rec, rec, len) == 0)
+			return (*out = key_copy(&kc->e[i].key)) ? DKIM_OK :
+			    DKIM_E_NOMEM;
+	}
+	if ((st = dkim_key_parse(rec, len, out, why, whylen)) != DKIM_OK)
+		return st;
+	if ((copy = dkim_strndup(rec, len)) == NULL)
+		return DKIM_OK;		/* not cached; the key is still good */
+	if (kc->n < kc->max) {
+		slot = &kc->e[kc->n++];
+	} else {
+		slot = &kc->e[kc->next];
+		kc->next = (kc->next + 1) % kc->max;
+		free(slot->rec);
+		EVP_PKEY_free(slot->key.pkey);
+	}
+	slot->rec = copy;
+	slot->len = len;
+	slot->key = **out;
+	if (slot->key.pkey && !EVP_PKEY_up_ref(slot->key.pkey)) {
+		free(slot->rec);
+		memset(slot, 0, sizeof(*slot));	/* an empty slot never matches */
+	}
+	return DKIM_OK;
+}
+
 struct dkim_key *
 dkim_key_fetch(dkim_lookup_fn fn, void *arg, const char *selector,
     const char *domain, enum dkim_result *res, char *why, size_t whylen)
+{
+	return dkim_key_fetch_cached(NULL, fn, arg, selector, domain, res,
+	    why, whylen);
+}
+
+struct dkim_key *
+dkim_key_fetch_cached(struct dkim_keycache *kc, dkim_lookup_fn fn, void *arg,
+    const char *selector, const char *domain, enum dkim_result *res,
+    char *why, size_t whylen)
 {
 	char qname[512], first[DKIM_WHY_MAX] = "";
 	struct dkim_txt *txt;
@@ -224,8 +330,8 @@ dkim_key_fetch(dkim_lookup_fn fn, void *arg, const char *selector,
 
 		if ((rec = dkim_txt_get(txt, i, &len)) == NULL)
 			continue;
-		if (dkim_key_parse(rec, len, &key, detail, sizeof(detail)) !=
-		    DKIM_OK && first[0] == '\0')
+		if (parse_cached(kc, rec, len, &key, detail,
+		    sizeof(detail)) != DKIM_OK && first[0] == '\0')
 			snprintf(first, sizeof(first), "%s", detail);
 	}
 	if (key == NULL)

@@ -174,8 +174,8 @@ verify_one(const struct dkim_msg *msg, const struct dkim_verify_opts *o,
 		RESULT(DKIM_RES_FAIL, "signature from the future");
 
 	why[0] = '\0';
-	key = dkim_key_fetch(o->lookup, o->lookup_arg, sig->s, sig->d, &kres,
-	    why, sizeof(why));
+	key = dkim_key_fetch_cached(o->keycache, o->lookup, o->lookup_arg,
+	    sig->s, sig->d, &kres, why, sizeof(why));
 	if (key == NULL)
 		RESULT(kres, "%s", why);
 	r->testing = key->testing;
