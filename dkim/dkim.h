@@ -387,6 +387,30 @@ enum dkim_status dkim_verify(const struct dkim_msg *msg,
     const struct dkim_verify_opts *opts, struct dkim_verification **out);
 void dkim_verification_free(struct dkim_verification *v);
 
+/*
+ * dkim_key_acceptable - the checks of a fetched key against the signature
+ * that names it: not revoked, type matching a=, h= and s= allowing it,
+ * t=s, and RSA keys at least o->min_rsa_bits long. On false, *res and why
+ * say what a verifier reports.
+ */
+bool dkim_key_acceptable(const struct dkim_key *key,
+    const struct dkim_sig *sig, const struct dkim_verify_opts *o,
+    enum dkim_result *res, char *why, size_t whylen);
+
+/*
+ * dkim_verify_sig - decide one parsed signature (r->sig, at field
+ * r->field_index): a DKIM-Signature or an ARC-Message-Signature, which
+ * differ only in how they were parsed. Fills r->result and r->reason.
+ * cache (optional) keeps body hashes between signatures of one message.
+ */
+struct dkim_bhcache;
+
+struct dkim_bhcache *dkim_bhcache_new(void);
+void dkim_bhcache_free(struct dkim_bhcache *bc);
+enum dkim_status dkim_verify_sig(const struct dkim_msg *msg,
+    const struct dkim_verify_opts *opts, struct dkim_bhcache *cache,
+    struct dkim_sigresult *r);
+
 /* ------------------------------------------------------------- signing */
 
 struct dkim_sign_opts {
@@ -420,6 +444,19 @@ extern const char *const dkim_default_headers[];
 enum dkim_status dkim_sign(const struct dkim_msg *msg,
     const struct dkim_sign_opts *opts, struct dkim_buf *out,
     char *why, size_t whylen);
+
+/*
+ * dkim_sign_ams - the ARC-Message-Signature of ARC instance `instance`
+ * (RFC 8617 §4.1.2): signed exactly as a DKIM-Signature, with i= the
+ * instance and no v=. Without opts->headers the list covers From, To, Cc,
+ * Subject, Date, Message-ID, Reply-To, In-Reply-To, References,
+ * MIME-Version, Content-Type, Content-Transfer-Encoding, List-*, Sender and
+ * DKIM-Signature as present; ARC fields and Authentication-Results are
+ * refused in a given list.
+ */
+enum dkim_status dkim_sign_ams(const struct dkim_msg *msg,
+    const struct dkim_sign_opts *opts, unsigned instance,
+    struct dkim_buf *out, char *why, size_t whylen);
 
 /* ------------------------------------------ building blocks (for arc/) */
 

@@ -26,6 +26,26 @@ const char *const dkim_default_headers[] = {
 	"list-archive", "sender", NULL,
 };
 
+/* The AMS default (RFC 8617 §4.1.2): what a list or forwarder changes or
+ * must vouch for, DKIM-Signature included; never ARC fields or A-R. */
+static const char *const ams_default_headers[] = {
+	"from", "to", "cc", "subject", "date", "message-id", "reply-to",
+	"in-reply-to", "references", "mime-version", "content-type",
+	"content-transfer-encoding", "list-id", "list-help",
+	"list-unsubscribe", "list-unsubscribe-post", "list-subscribe",
+	"list-post", "list-owner", "list-archive", "sender", "dkim-signature",
+	NULL,
+};
+
+static bool
+arc_or_ar(const char *name)
+{
+	return strcasecmp(name, "arc-seal") == 0 ||
+	    strcasecmp(name, "arc-message-signature") == 0 ||
+	    strcasecmp(name, "arc-authentication-results") == 0 ||
+	    strcasecmp(name, "authentication-results") == 0;
+}
+
 void
 dkim_sign_opts_init(struct dkim_sign_opts *o)
 {
@@ -39,8 +59,10 @@ dkim_sign_opts_init(struct dkim_sign_opts *o)
 /* header_list - h= as one colon-joined string, plus the names split. */
 static bool
 header_list(const struct dkim_msg *msg, const struct dkim_sign_opts *o,
-    struct dkim_buf *hl, char ***names, size_t *nnames)
+    unsigned instance, struct dkim_buf *hl, char ***names, size_t *nnames)
 {
+	const char *const *defaults = instance ? ams_default_headers :
+	    dkim_default_headers;
 	size_t cap = 0, j, k;
 	char **v = NULL;
 
@@ -62,11 +84,11 @@ header_list(const struct dkim_msg *msg, const struct dkim_sign_opts *o,
 		for (k = 0; k < o->nheaders; k++)
 			ADD(o->headers[k]);
 	} else {
-		for (k = 0; dkim_default_headers[k]; k++)
+		for (k = 0; defaults[k]; k++)
 			for (j = 0; j < msg->nfields; j++)
 				if (dkim_field_is(&msg->fields[j],
-				    dkim_default_headers[k]))
-					ADD(dkim_default_headers[k]);
+				    defaults[k]))
+					ADD(defaults[k]);
 		ADD("from");	/* oversigned: one more than there are */
 	}
 #undef ADD
@@ -100,9 +122,14 @@ valid_name(const char *s)
 	return true;
 }
 
-enum dkim_status
-dkim_sign(const struct dkim_msg *msg, const struct dkim_sign_opts *o,
-    struct dkim_buf *out, char *why, size_t whylen)
+/*
+ * sign_field - the DKIM-Signature (instance 0) or the
+ * ARC-Message-Signature of ARC instance `instance`: the same tags but
+ * for v= and i=, and the same hashing (RFC 8617 §4.1.2).
+ */
+static enum dkim_status
+sign_field(const struct dkim_msg *msg, const struct dkim_sign_opts *o,
+    unsigned instance, struct dkim_buf *out, char *why, size_t whylen)
 {
 	struct dkim_buf hl, field;
 	char **names = NULL;
@@ -158,6 +185,12 @@ dkim_sign(const struct dkim_msg *msg, const struct dkim_sign_opts *o,
 			}
 			if (strcasecmp(o->headers[k], "from") == 0)
 				from = true;
+			if (instance && arc_or_ar(o->headers[k])) {
+				dkim_whyf(why, whylen, "an ARC-Message-"
+				    "Signature never signs %s (RFC 8617 "
+				    "§4.1.2)", o->headers[k]);
+				return DKIM_E_ARG;
+			}
 		}
 	if (o->headers && !from) {
 		dkim_whyf(why, whylen, "From must be signed (RFC 6376 §5.4)");
@@ -168,7 +201,7 @@ dkim_sign(const struct dkim_msg *msg, const struct dkim_sign_opts *o,
 	dkim_buf_init(&field, 0);
 	memset(tags, 0, sizeof(tags));
 	st = DKIM_E_NOMEM;
-	if (!header_list(msg, o, &hl, &names, &nnames))
+	if (!header_list(msg, o, instance, &hl, &names, &nnames))
 		goto out;
 	st = dkim_body_hash(o->bcanon, dkim_alg_md(o->alg), msg->body,
 	    msg->body_len, -1, bh, &bhlen, &canon_len);
@@ -181,7 +214,10 @@ dkim_sign(const struct dkim_msg *msg, const struct dkim_sign_opts *o,
 #define TAG(...) do { struct dkim_buf tb; dkim_buf_init(&tb, 0); \
 	if (!dkim_buf_addf(&tb, __VA_ARGS__)) { dkim_buf_free(&tb); \
 	goto out; } tags[ntags++] = dkim_buf_take(&tb, NULL); } while (0)
-	TAG("v=1");
+	if (instance)
+		TAG("i=%u", instance);
+	else
+		TAG("v=1");
 	TAG("a=%s", dkim_alg_str(o->alg));
 	TAG("c=%s/%s", dkim_canon_str(o->hcanon), dkim_canon_str(o->bcanon));
 	TAG("d=%s", o->domain);
@@ -190,7 +226,7 @@ dkim_sign(const struct dkim_msg *msg, const struct dkim_sign_opts *o,
 		TAG("t=%" PRId64, o->now);
 	if (o->now >= 0 && o->expire > 0)
 		TAG("x=%" PRId64, o->now + o->expire);
-	if (o->identity)
+	if (o->identity && !instance)
 		TAG("i=%s", o->identity);
 	if (o->body_length)
 		TAG("l=%" PRIu64, canon_len);
@@ -198,7 +234,8 @@ dkim_sign(const struct dkim_msg *msg, const struct dkim_sign_opts *o,
 	TAG("bh=%s", bh64);
 	TAG("b=");
 #undef TAG
-	if (!dkim_fold_field(&field, "DKIM-Signature",
+	if (!dkim_fold_field(&field, instance ? "ARC-Message-Signature" :
+	    "DKIM-Signature",
 	    (const char *const *)tags, ntags))
 		goto out;
 	/* Hash the field exactly as folded, without its final CRLF. */
@@ -233,4 +270,22 @@ out:
 	dkim_buf_free(&hl);
 	dkim_buf_free(&field);
 	return st;
+}
+
+enum dkim_status
+dkim_sign(const struct dkim_msg *msg, const struct dkim_sign_opts *o,
+    struct dkim_buf *out, char *why, size_t whylen)
+{
+	return sign_field(msg, o, 0, out, why, whylen);
+}
+
+enum dkim_status
+dkim_sign_ams(const struct dkim_msg *msg, const struct dkim_sign_opts *o,
+    unsigned instance, struct dkim_buf *out, char *why, size_t whylen)
+{
+	if (instance == 0) {
+		dkim_whyf(why, whylen, "ARC instances start at 1");
+		return DKIM_E_ARG;
+	}
+	return sign_field(msg, o, instance, out, why, whylen);
 }

@@ -98,7 +98,7 @@ dkim_header_digest(const struct dkim_msg *msg, char *const *h, size_t nh,
 }
 
 /* Body hashes already computed for this message, by canon and length. */
-struct bh_cache {
+struct dkim_bhcache {
 	struct {
 		enum dkim_canon c;
 		enum dkim_alg alg;
@@ -111,7 +111,7 @@ struct bh_cache {
 };
 
 static enum dkim_status
-body_digest(const struct dkim_msg *msg, struct bh_cache *bc,
+body_digest(const struct dkim_msg *msg, struct dkim_bhcache *bc,
     const struct dkim_sig *sig, const unsigned char **dg, unsigned int *dglen,
     uint64_t *canon_len)
 {
@@ -148,13 +148,68 @@ body_digest(const struct dkim_msg *msg, struct bh_cache *bc,
 	snprintf(r->reason, sizeof(r->reason), __VA_ARGS__); goto out; } \
 	while (0)
 
-/* verify_one - decide one parsed signature. */
-static enum dkim_status
-verify_one(const struct dkim_msg *msg, const struct dkim_verify_opts *o,
-    struct bh_cache *cache, struct dkim_sigresult *r)
+bool
+dkim_key_acceptable(const struct dkim_key *key, const struct dkim_sig *sig,
+    const struct dkim_verify_opts *o, enum dkim_result *res, char *why,
+    size_t whylen)
+{
+	*res = DKIM_RES_PERMERROR;
+	if (key->revoked) {
+		*res = DKIM_RES_FAIL;
+		dkim_whyf(why, whylen, "key revoked");
+		return false;
+	}
+	if ((sig->alg == DKIM_ALG_ED25519_SHA256) !=
+	    (key->type == DKIM_KEY_ED25519)) {
+		dkim_whyf(why, whylen, "key type k=%s does not match a=%s",
+		    key->type == DKIM_KEY_ED25519 ? "ed25519" : "rsa",
+		    dkim_alg_str(sig->alg));
+		return false;
+	}
+	if (!key->allow_sha256) {
+		dkim_whyf(why, whylen, "key h= does not allow sha256");
+		return false;
+	}
+	if (!key->email_ok) {
+		dkim_whyf(why, whylen, "key s= does not allow email");
+		return false;
+	}
+	if (key->strict && sig->kind == DKIM_SIG_DKIM) {
+		const char *at = strrchr(sig->i, '@');
+
+		if (at == NULL || strcasecmp(at + 1, sig->d) != 0) {
+			dkim_whyf(why, whylen,
+			    "i= domain must equal d= (key t=s)");
+			return false;
+		}
+	}
+	if (key->type == DKIM_KEY_RSA && key->bits < o->min_rsa_bits) {
+		*res = DKIM_RES_FAIL;
+		dkim_whyf(why, whylen, "key too short (%u bits)", key->bits);
+		return false;
+	}
+	return true;
+}
+
+struct dkim_bhcache *
+dkim_bhcache_new(void)
+{
+	return calloc(1, sizeof(struct dkim_bhcache));
+}
+
+void
+dkim_bhcache_free(struct dkim_bhcache *bc)
+{
+	free(bc);
+}
+
+enum dkim_status
+dkim_verify_sig(const struct dkim_msg *msg, const struct dkim_verify_opts *o,
+    struct dkim_bhcache *cache, struct dkim_sigresult *r)
 {
 	const struct dkim_sig *sig = r->sig;
 	const struct dkim_field *f = &msg->fields[r->field_index];
+	struct dkim_bhcache local;
 	struct dkim_key *key = NULL;
 	enum dkim_result kres;
 	const unsigned char *bdg;
@@ -166,6 +221,10 @@ verify_one(const struct dkim_msg *msg, const struct dkim_verify_opts *o,
 	char why[DKIM_WHY_MAX];
 
 	dkim_buf_init(&stripped, 0);
+	if (cache == NULL) {
+		local.n = 0;
+		cache = &local;
+	}
 	if (sig->alg == DKIM_ALG_RSA_SHA1)
 		RESULT(DKIM_RES_FAIL, "rsa-sha1 not accepted (RFC 8301)");
 	if (sig->has_x && o->now > sig->x)
@@ -179,27 +238,12 @@ verify_one(const struct dkim_msg *msg, const struct dkim_verify_opts *o,
 	if (key == NULL)
 		RESULT(kres, "%s", why);
 	r->testing = key->testing;
-	if (key->revoked)
-		RESULT(DKIM_RES_FAIL, "key revoked");
-	if ((sig->alg == DKIM_ALG_ED25519_SHA256) !=
-	    (key->type == DKIM_KEY_ED25519))
-		RESULT(DKIM_RES_PERMERROR, "key type k=%s does not match a=%s",
-		    key->type == DKIM_KEY_ED25519 ? "ed25519" : "rsa",
-		    dkim_alg_str(sig->alg));
-	if (!key->allow_sha256)
-		RESULT(DKIM_RES_PERMERROR, "key h= does not allow sha256");
-	if (!key->email_ok)
-		RESULT(DKIM_RES_PERMERROR, "key s= does not allow email");
-	if (key->strict) {
-		const char *at = strrchr(sig->i, '@');
-
-		if (at == NULL || strcasecmp(at + 1, sig->d) != 0)
-			RESULT(DKIM_RES_PERMERROR,
-			    "i= domain must equal d= (key t=s)");
-	}
 	r->key_bits = key->bits;
-	if (key->type == DKIM_KEY_RSA && key->bits < o->min_rsa_bits)
-		RESULT(DKIM_RES_FAIL, "key too short (%u bits)", key->bits);
+	if (!dkim_key_acceptable(key, sig, o, &kres, r->reason,
+	    sizeof(r->reason))) {
+		r->result = kres;
+		goto out;
+	}
 
 	if ((st = body_digest(msg, cache, sig, &bdg, &bdglen, &canon_len)) !=
 	    DKIM_OK)
@@ -259,7 +303,7 @@ dkim_verify(const struct dkim_msg *msg, const struct dkim_verify_opts *o,
     struct dkim_verification **out)
 {
 	struct dkim_verification *v;
-	struct bh_cache cache;
+	struct dkim_bhcache cache;
 	size_t j, nsig = 0;
 	enum dkim_status st = DKIM_OK;
 
@@ -320,7 +364,7 @@ dkim_verify(const struct dkim_msg *msg, const struct dkim_verify_opts *o,
 				break;
 			}
 		}
-		if ((st = verify_one(msg, o, &cache, r)) != DKIM_OK)
+		if ((st = dkim_verify_sig(msg, o, &cache, r)) != DKIM_OK)
 			break;
 	}
 	if (st != DKIM_OK) {

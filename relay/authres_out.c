@@ -64,16 +64,15 @@ ar_comment(FILE *fp, const char *s)
 }
 
 void
-report_ar(FILE *fp, const char *authserv_id, const struct dkim_verification *v)
+report_ar(FILE *fp, const char *authserv_id, const struct dkim_verification *v,
+    const struct arc_result *arc)
 {
 	size_t k;
 
 	fputs("Authentication-Results: ", fp);
 	ar_value(fp, authserv_id);
-	if (v->n == 0) {
-		fputs("; dkim=none (no signatures)\n", fp);
-		return;
-	}
+	if (v->n == 0)
+		fputs(";\n\tdkim=none (no signatures)", fp);
 	for (k = 0; k < v->n; k++) {
 		const struct dkim_sigresult *r = &v->r[k];
 		char b8[9];
@@ -96,7 +95,64 @@ report_ar(FILE *fp, const char *authserv_id, const struct dkim_verification *v)
 			ar_value(fp, b8);
 		}
 	}
+	fputs(";\n\tarc=", fp);
+	fputs(arc_cv_str(arc->cv), fp);
+	fputc(' ', fp);
+	ar_comment(fp, arc->reason);
+	if (arc->oldest_pass > 0)
+		fprintf(fp, " header.oldest-pass=%u", arc->oldest_pass);
 	fputc('\n', fp);
+}
+
+/* buf_value - ar_value into a buffer. */
+static void
+buf_value(struct dkim_buf *b, const char *s)
+{
+	if (token_ok(s)) {
+		dkim_buf_adds(b, s);
+		return;
+	}
+	dkim_buf_addc(b, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			dkim_buf_addc(b, '\\');
+		dkim_buf_addc(b, (unsigned char)*s < 32 ? '?' : *s);
+	}
+	dkim_buf_addc(b, '"');
+}
+
+void
+report_resinfo(struct dkim_buf *out, const struct dkim_verification *v,
+    const struct arc_result *arc)
+{
+	size_t k;
+
+	if (v->n == 0)
+		dkim_buf_adds(out, "dkim=none");
+	for (k = 0; k < v->n; k++) {
+		const struct dkim_sigresult *r = &v->r[k];
+		char b8[9];
+
+		if (k)
+			dkim_buf_adds(out, "; ");
+		dkim_buf_addf(out, "dkim=%s", dkim_result_str(r->result));
+		if (r->d[0]) {
+			dkim_buf_adds(out, " header.d=");
+			buf_value(out, r->d);
+		}
+		if (r->s[0]) {
+			dkim_buf_adds(out, " header.s=");
+			buf_value(out, r->s);
+		}
+		if (r->b[0]) {
+			snprintf(b8, sizeof(b8), "%s", r->b);
+			dkim_buf_adds(out, " header.b=");
+			buf_value(out, b8);
+		}
+	}
+	dkim_buf_addf(out, "; arc=%s", arc_cv_str(arc->cv));
+	if (arc->oldest_pass > 0)
+		dkim_buf_addf(out, " header.oldest-pass=%u", arc->oldest_pass);
 }
 
 /* utf8_len - length of a valid UTF-8 sequence at s, or 0. */
@@ -156,7 +212,8 @@ json_string(FILE *fp, const char *s)
 }
 
 void
-report_json(FILE *fp, const struct dkim_verification *v)
+report_json(FILE *fp, const struct dkim_verification *v,
+    const struct arc_result *arc)
 {
 	size_t k;
 
@@ -181,5 +238,9 @@ report_json(FILE *fp, const struct dkim_verification *v)
 		json_string(fp, b8);
 		fputc('}', fp);
 	}
-	fputs("]}\n", fp);
+	fprintf(fp, "],\"arc\":{\"result\":\"%s\",\"instances\":%u,"
+	    "\"oldest_pass\":%u,\"reason\":", arc_cv_str(arc->cv),
+	    arc->instances, arc->oldest_pass);
+	json_string(fp, arc->reason);
+	fputs("}}\n", fp);
 }

@@ -46,6 +46,18 @@ EVP_PKEY *cli_load_key(const char *path, char *why, size_t whylen);
 /* cli_parse_epoch - a non-negative decimal number of seconds. */
 bool cli_parse_int64(const char *s, int64_t *out);
 
+/* cli_key_source - point vo's lookups at --dns-file F (required until the
+ * resolver layer lands); prints the reason and returns NULL on failure.
+ * The returned zone file is the caller's (zonefile_free). */
+struct zonefile;
+struct zonefile *cli_key_source(const char *prog, const char *dnsfile,
+    struct dkim_verify_opts *vo);
+
+/* cli_write_message - write prefix (CRLF lines) and then the input's
+ * original bytes; an LF-only input gets the prefix with LF line ends. */
+bool cli_write_message(const struct cli_input *in, const char *prefix,
+    size_t len);
+
 void cli_err(const char *prog, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -53,5 +65,6 @@ void cli_err(const char *prog, const char *fmt, ...)
 int cmd_verify(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_seal(int argc, char **argv);
 
 #endif

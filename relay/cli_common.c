@@ -11,6 +11,7 @@
 #include <openssl/pem.h>
 
 #include "cli.h"
+#include "zonefile.h"
 
 void
 cli_err(const char *prog, const char *fmt, ...)
@@ -149,4 +150,43 @@ cli_parse_int64(const char *s, int64_t *out)
 		return false;
 	*out = (int64_t)v;
 	return true;
+}
+
+struct zonefile *
+cli_key_source(const char *prog, const char *dnsfile,
+    struct dkim_verify_opts *vo)
+{
+	struct zonefile *zf;
+	char why[DKIM_WHY_MAX];
+
+	if (dnsfile == NULL) {
+		/* The DNS resolver arrives with the relay's resolver layer;
+		 * until then, a zone file is the only key source. */
+		cli_err(prog, "no key source: give --dns-file F");
+		return NULL;
+	}
+	if ((zf = zonefile_load(dnsfile, why, sizeof(why))) == NULL) {
+		cli_err(prog, "%s", why);
+		return NULL;
+	}
+	vo->lookup = zonefile_lookup_txt;
+	vo->lookup_arg = zf;
+	return zf;
+}
+
+bool
+cli_write_message(const struct cli_input *in, const char *prefix, size_t len)
+{
+	size_t i;
+
+	if (in->converted) {
+		for (i = 0; i < len; i++)
+			if (!(prefix[i] == '\r' && i + 1 < len &&
+			    prefix[i + 1] == '\n'))
+				fputc(prefix[i], stdout);
+	} else {
+		fwrite(prefix, 1, len, stdout);
+	}
+	fwrite(in->raw, 1, in->raw_len, stdout);
+	return fflush(stdout) == 0 && !ferror(stdout);
 }

@@ -65,17 +65,6 @@ split_headers(char *list, size_t *n)
 	return v;
 }
 
-/* write_lf - write a CRLF text with LF line ends. */
-static void
-write_lf(const char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!(p[i] == '\r' && i + 1 < n && p[i + 1] == '\n'))
-			fputc(p[i], stdout);
-}
-
 int
 cmd_sign(int argc, char **argv)
 {
@@ -183,13 +172,8 @@ cmd_sign(int argc, char **argv)
 	if (st != DKIM_OK) {
 		cli_err("sign", "%s", why[0] ? why : dkim_status_str(st));
 	} else {
-		if (in.converted) {
-			write_lf(field.p, field.len);
-		} else {
-			fwrite(field.p, 1, field.len, stdout);
-		}
-		fwrite(in.raw, 1, in.raw_len, stdout);
-		rc = fflush(stdout) == 0 ? EXIT_DONE : EXIT_USAGE;
+		rc = cli_write_message(&in, field.p, field.len) ? EXIT_DONE :
+		    EXIT_USAGE;
 	}
 	dkim_buf_free(&field);
 	cli_input_free(&in);

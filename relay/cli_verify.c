@@ -1,6 +1,7 @@
 /*
- * cli_verify.c - `arcrelay verify`: evaluate every DKIM signature of a
- * message and print one Authentication-Results header, or JSON.
+ * cli_verify.c - `arcrelay verify`: evaluate every DKIM signature and the
+ * ARC chain of a message and print one Authentication-Results header, or
+ * JSON.
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -40,11 +41,12 @@ cmd_verify(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dnsfile = NULL, *path = "-";
-	char authserv[256] = "", why[DKIM_WHY_MAX];
+	char authserv[256] = "";
 	bool json = false;
 	struct dkim_verify_opts vo;
 	struct zonefile *zf = NULL;
 	struct dkim_verification *v = NULL;
+	struct arc_result arc;
 	struct cli_input in;
 	int c, rc = EXIT_USAGE;
 
@@ -84,29 +86,21 @@ cmd_verify(int argc, char **argv)
 	}
 	if (authserv[0] == '\0' && gethostname(authserv, sizeof(authserv) - 1))
 		snprintf(authserv, sizeof(authserv), "localhost");
-	if (dnsfile == NULL) {
-		/* The DNS resolver arrives with the relay's resolver layer;
-		 * until then, a zone file is the only key source. */
-		cli_err("verify", "no key source: give --dns-file F");
+	if ((zf = cli_key_source("verify", dnsfile, &vo)) == NULL)
 		return EXIT_USAGE;
-	}
-	if ((zf = zonefile_load(dnsfile, why, sizeof(why))) == NULL) {
-		cli_err("verify", "%s", why);
-		return EXIT_USAGE;
-	}
-	vo.lookup = zonefile_lookup_txt;
-	vo.lookup_arg = zf;
 	if (!cli_read_message("verify", path, &in))
 		goto out;
-	if (dkim_verify(in.msg, &vo, &v) != DKIM_OK) {
+	if (dkim_verify(in.msg, &vo, &v) != DKIM_OK ||
+	    arc_validate(in.msg, &vo, 0, &arc) != DKIM_OK) {
 		cli_err("verify", "out of memory");
+		dkim_verification_free(v);
 		cli_input_free(&in);
 		goto out;
 	}
 	if (json)
-		report_json(stdout, v);
+		report_json(stdout, v, &arc);
 	else
-		report_ar(stdout, authserv, v);
+		report_ar(stdout, authserv, v, &arc);
 	rc = fflush(stdout) == 0 ? EXIT_DONE : EXIT_USAGE;
 	dkim_verification_free(v);
 	cli_input_free(&in);

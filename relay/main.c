@@ -11,8 +11,9 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *summary;
 } commands[] = {
-	{ "verify", cmd_verify, "verify the DKIM signatures of a message" },
+	{ "verify", cmd_verify, "verify the DKIM signatures and ARC chain" },
 	{ "sign", cmd_sign, "add a DKIM signature to a message" },
+	{ "seal", cmd_seal, "verify, then add an ARC set to a message" },
 	{ "keygen", cmd_keygen, "make a signing key and its DNS record" },
 };
 

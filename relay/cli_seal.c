@@ -1,0 +1,192 @@
+/*
+ * cli_seal.c - `arcrelay seal`: verify the incoming DKIM signatures and
+ * ARC chain, then add ARC set N+1 (AS, AMS, AAR, in that order) and print
+ * the message. With --use-authres the AAR carries the results of the
+ * message's own Authentication-Results fields for our authserv-id.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cli.h"
+#include "report.h"
+#include "zonefile.h"
+
+static void
+seal_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: arcrelay seal --domain D --selector S --key PEM "
+	    "--authserv-id ID\n"
+	    "         [--dns-file F] [--now EPOCH] [--headers a:b:c] "
+	    "[--use-authres] [FILE|-]\n"
+	    "  --headers LIST  fields the ARC-Message-Signature covers "
+	    "(default: the ARC list)\n"
+	    "  --use-authres   take the AAR results from the message's "
+	    "Authentication-Results\n"
+	    "                  fields for ID instead of computing them\n");
+}
+
+/*
+ * authres_results - the resinfo text of every Authentication-Results
+ * field whose authserv-id is id, top to bottom, joined with "; ".
+ */
+static bool
+authres_results(const struct dkim_msg *msg, const char *id,
+    struct dkim_buf *out)
+{
+	size_t j, idlen = strlen(id);
+	bool any = false;
+
+	for (j = 0; j < msg->nfields; j++) {
+		const struct dkim_field *f = &msg->fields[j];
+		const char *p = f->raw + f->value_off, *end = f->raw + f->raw_len;
+		const char *semi;
+
+		if (!dkim_field_is(f, "Authentication-Results"))
+			continue;
+		while (p < end && strchr(" \t\r\n", *p))
+			p++;
+		if ((size_t)(end - p) < idlen || strncasecmp(p, id, idlen) != 0)
+			continue;
+		p += idlen;
+		if (p < end && !strchr(" \t\r\n;", *p))
+			continue;	/* a longer authserv-id */
+		if ((semi = memchr(p, ';', (size_t)(end - p))) == NULL)
+			continue;	/* "id" alone, or "id; none" below */
+		p = semi + 1;
+		while (p < end && strchr(" \t\r\n", *p))
+			p++;
+		while (end > p && strchr(" \t\r\n;", end[-1]))
+			end--;
+		if (p == end || ((size_t)(end - p) == 4 &&
+		    strncasecmp(p, "none", 4) == 0))
+			continue;
+		if (any)
+			dkim_buf_adds(out, "; ");
+		dkim_buf_add(out, p, (size_t)(end - p));
+		any = true;
+	}
+	return !out->failed;
+}
+
+int
+cmd_seal(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "domain", required_argument, NULL, 'd' },
+		{ "selector", required_argument, NULL, 's' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "authserv-id", required_argument, NULL, 'a' },
+		{ "dns-file", required_argument, NULL, 'D' },
+		{ "now", required_argument, NULL, 'n' },
+		{ "headers", required_argument, NULL, 'H' },
+		{ "use-authres", no_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct arc_seal_opts so;
+	struct dkim_verify_opts vo;
+	struct dkim_verification *v = NULL;
+	struct arc_result chain;
+	struct zonefile *zf = NULL;
+	struct cli_input in;
+	struct dkim_buf results, fields;
+	const char *keyfile = NULL, *dnsfile = NULL, *path = "-";
+	char *hlist = NULL, **hv = NULL, *tok, *save = NULL;
+	char why[DKIM_WHY_MAX] = "";
+	bool use_authres = false;
+	size_t nh = 0;
+	int c, rc = EXIT_USAGE;
+
+	arc_seal_opts_init(&so);
+	dkim_verify_opts_init(&vo);
+	so.now = vo.now;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': so.domain = optarg; break;
+		case 's': so.selector = optarg; break;
+		case 'k': keyfile = optarg; break;
+		case 'a': so.authserv_id = optarg; break;
+		case 'D': dnsfile = optarg; break;
+		case 'H': hlist = optarg; break;
+		case 'u': use_authres = true; break;
+		case 'n':
+			if (!cli_parse_int64(optarg, &vo.now)) {
+				cli_err("seal", "--now takes seconds since the "
+				    "epoch, not '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			so.now = vo.now;
+			break;
+		case 'h':
+			seal_usage(stdout);
+			return EXIT_DONE;
+		default:
+			seal_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		path = argv[optind++];
+	if (optind < argc || !so.domain || !so.selector || !keyfile ||
+	    !so.authserv_id) {
+		cli_err("seal", optind < argc ? "one message at a time" :
+		    "--domain, --selector, --key and --authserv-id are "
+		    "required");
+		return EXIT_USAGE;
+	}
+	if ((so.key = cli_load_key(keyfile, why, sizeof(why))) == NULL) {
+		cli_err("seal", "%s", why);
+		return EXIT_USAGE;
+	}
+	so.alg = EVP_PKEY_get_base_id(so.key) == EVP_PKEY_ED25519 ?
+	    DKIM_ALG_ED25519_SHA256 : DKIM_ALG_RSA_SHA256;
+	if (hlist) {
+		if ((hlist = strdup(hlist)) == NULL ||
+		    (hv = calloc(strlen(hlist) / 2 + 2, sizeof(*hv))) == NULL)
+			goto out_key;
+		for (tok = strtok_r(hlist, ":", &save); tok;
+		    tok = strtok_r(NULL, ":", &save))
+			hv[nh++] = tok;
+		so.headers = (const char *const *)hv;
+		so.nheaders = nh;
+	}
+	if ((zf = cli_key_source("seal", dnsfile, &vo)) == NULL)
+		goto out_key;
+	if (!cli_read_message("seal", path, &in))
+		goto out_key;
+	dkim_buf_init(&results, 0);
+	dkim_buf_init(&fields, 0);
+	if (dkim_verify(in.msg, &vo, &v) != DKIM_OK ||
+	    arc_validate(in.msg, &vo, 0, &chain) != DKIM_OK) {
+		cli_err("seal", "out of memory");
+		goto out;
+	}
+	if (use_authres)
+		authres_results(in.msg, so.authserv_id, &results);
+	else
+		report_resinfo(&results, v, &chain);
+	so.results = results.p;
+	if (arc_seal(in.msg, &chain, &so, &fields, why, sizeof(why)) !=
+	    DKIM_OK) {
+		cli_err("seal", "%s", why);
+		goto out;
+	}
+	rc = cli_write_message(&in, fields.p, fields.len) ? EXIT_DONE :
+	    EXIT_USAGE;
+out:
+	dkim_verification_free(v);
+	dkim_buf_free(&results);
+	dkim_buf_free(&fields);
+	cli_input_free(&in);
+out_key:
+	zonefile_free(zf);
+	free(hv);
+	free(hlist);
+	EVP_PKEY_free(so.key);
+	return rc;
+}
