@@ -79,13 +79,15 @@ check "sign keeps CRLF bytes" "$(awk 'f||!/^(DKIM-Signature:| )/{f=1} f' crlf.si
 "$A" sign --domain example.com --selector ed1 --key ed1.private lf.eml > lf.signed
 check "sign keeps LF bytes" "$(awk 'f||!/^(DKIM-Signature:| )/{f=1} f' lf.signed | cmp - lf.eml && echo same)" same
 check "LF output has no CR" "$(grep -c $'\r' lf.signed)" 0
-check "signed CRLF verifies" "$("$A" verify --json --dns-file zone crlf.signed | grep -o '"result":"[a-z]*"')" '"result":"pass"'
-check "signed LF verifies" "$("$A" verify --json --dns-file zone lf.signed | grep -o '"result":"[a-z]*"')" '"result":"pass"'
+dkimpart() { sed 's/,"arc":{.*//'; }
+check "signed CRLF verifies" "$("$A" verify --json --dns-file zone crlf.signed | dkimpart | grep -o '"result":"[a-z]*"')" '"result":"pass"'
+check "signed LF verifies" "$("$A" verify --json --dns-file zone lf.signed | dkimpart | grep -o '"result":"[a-z]*"')" '"result":"pass"'
 maxcol=$(awk '{ sub(/\r$/, ""); if (length($0) > m) m = length($0) } END { print m }' <(sed -n '/^DKIM-Signature/,/^[^ D]/p' crlf.signed | head -n -1))
 [ "$maxcol" -le 78 ] && check "folded at 78" ok ok || check "folded at 78" "$maxcol" "<=78"
 
 # --- each failure reason end to end
-reason() { "$A" verify --json --now "${2:-$(date +%s)}" --dns-file zone "$1" | sed 's/.*"reason":"\([^"]*\)".*/\1/'; }
+dkimpart() { sed 's/,"arc":{.*//'; }
+reason() { "$A" verify --json --now "${2:-$(date +%s)}" --dns-file zone "$1" | dkimpart | sed 's/.*"reason":"\([^"]*\)".*/\1/'; }
 sed 's/^Hello/Hellp/' crlf.signed > body.eml
 check "reason body hash" "$(reason body.eml)" "body hash did not verify"
 sed 's/^Subject: test/Subject: tost/' crlf.signed > hdr.eml
