@@ -4,7 +4,8 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config libssl-dev openssl
-libcriterion-dev python3 python3-dkim libmail-dkim-perl libnet-dns-perl"
+libcriterion-dev python3 python3-dkim python3-nacl python3-cryptography
+python3-yaml libmail-dkim-perl libnet-dns-perl"
 
 missing=""
 for p in $PKGS; do

@@ -285,17 +285,12 @@ dkim_bodycanon_finish(struct dkim_bodycanon *bc)
 		bc_emit(bc, "\r\n", 2);
 	} else {
 		/*
-		 * §3.4.4 applies (a) before (b): WSP on a last line that has
-		 * no CRLF is not "at the end of a line" yet, so it reduces
-		 * to one SP, and then (b) adds the CRLF. dkimpy agrees.
+		 * §3.4.4: white space at the end of a line is ignored, and
+		 * the last line of a body without a final CRLF is a line
+		 * too, so its trailing WSP goes (as OpenDKIM and Mail::DKIM
+		 * read it; dkimpy keeps one SP). Then (b) adds the CRLF.
 		 */
-		if (bc->pend_wsp) {
-			bc_emit_crlfs(bc, bc->pend_crlf);
-			bc->pend_crlf = 0;
-			bc_emit(bc, " ", 1);
-			bc->pend_wsp = false;
-			bc->any = true;
-		}
+		bc->pend_wsp = false;
 		if (bc->any)
 			bc_emit(bc, "\r\n", 2);
 	}

@@ -240,15 +240,15 @@ struct dkim_sig {
 	int64_t t;
 	bool has_x;
 	int64_t x;
-	/* b= value in the field's raw bytes, for emptying it: [b_off, b_end)
-	 * starts right after '=' and ends after the last base64 octet. */
+	/* b= value in the field's raw bytes: [b_off, b_end) starts right
+	 * after '=' and ends after the last base64 octet. */
 	size_t b_off, b_end;
 };
 
 /*
  * dkim_sig_parse - parse and validate the value of a signature field.
  * Required tags, value syntax, i= within d=, x >= t and From in h= are
- * checked here. On DKIM_E_SYNTAX, why holds the reason (for example
+ * checked here (x= must be greater than t=). On DKIM_E_SYNTAX, why holds the reason (for example
  * "i= not within d=", "From not signed", "missing tag bh=").
  */
 enum dkim_status dkim_sig_parse(const struct dkim_field *f,
@@ -474,7 +474,8 @@ void dkim_select_headers(const struct dkim_msg *msg, char *const *h,
 
 /*
  * dkim_sig_field_stripped - the signature field's raw bytes with the b=
- * value removed, as it is hashed (RFC 6376 §3.7).
+ * value removed "including all surrounding whitespace", as it is hashed
+ * (RFC 6376 §3.7): from just after '=' to the next ';' or the end.
  */
 bool dkim_sig_field_stripped(const struct dkim_field *f,
     const struct dkim_sig *sig, struct dkim_buf *out);

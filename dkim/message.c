@@ -171,7 +171,9 @@ dkim_msg_parse(const char *p, size_t len, const struct dkim_limits *lim,
 		st = DKIM_E_NOMEM;
 		goto fail;
 	}
-	if (m->nfields == 0) {
+	/* RFC 5322 §3.5 lets the header section be empty, but only an
+	 * input that opens with the empty line says so. */
+	if (m->nfields == 0 && !(len >= 2 && p[0] == '\r' && p[1] == '\n')) {
 		dkim_whyf(why, whylen, "no header fields");
 		st = DKIM_E_MALFORMED;
 		goto fail;

@@ -31,7 +31,7 @@ static const struct kind_rules rules[] = {
 		{ NULL },
 	},
 	[DKIM_SIG_ARC_SEAL] = {
-		{ "i", "a", "b", "cv", "d", "s", "t", NULL },
+		{ "i", "a", "b", "cv", "d", "s", NULL },
 		{ "h", NULL },
 	},
 };
@@ -111,8 +111,8 @@ is_fws(char c)
 
 /* parse_h - split a colon-separated list of field names, trimming FWS. */
 static enum dkim_status
-parse_h(const char *p, size_t n, struct dkim_sig *s, char *why,
-    size_t whylen)
+parse_h(const char *p, size_t n, struct dkim_sig *s, bool skip_empty,
+    char *why, size_t whylen)
 {
 	size_t i = 0, cap = 0;
 
@@ -127,6 +127,10 @@ parse_h(const char *p, size_t n, struct dkim_sig *s, char *why,
 			a++;
 		while (b > a && is_fws(p[b - 1]))
 			b--;
+		if (a == b && skip_empty) {
+			i++;
+			continue;
+		}
 		if (a == b) {
 			dkim_whyf(why, whylen, "empty field name in h=");
 			return DKIM_E_SYNTAX;
@@ -256,7 +260,9 @@ dkim_sig_parse(const struct dkim_field *f, enum dkim_sig_kind kind,
 		    (int)(t->value_len > 32 ? 32 : t->value_len), t->value);
 
 	t = dkim_tags_get(&tl, "d");
-	if (!valid_domain(t->value, t->value_len))
+	/* §3.5: d= is a domain-name, at least two labels. */
+	if (!valid_domain(t->value, t->value_len) ||
+	    memchr(t->value, '.', t->value_len) == NULL)
 		FAIL("bad domain in d=");
 	if ((s->d = dkim_strndup(t->value, t->value_len)) == NULL)
 		NOMEM();
@@ -274,8 +280,6 @@ dkim_sig_parse(const struct dkim_field *f, enum dkim_sig_kind kind,
 		FAIL("bad base64 in b=");
 	if ((s->b_text = strip_fws(t->value, t->value_len)) == NULL)
 		NOMEM();
-	/* The hashed form drops the value and the FWS before it
-	 * (§3.7: "including all surrounding whitespace"), as dkimpy does. */
 	s->b_end = f->value_off + t->value_off + t->value_len;
 	s->b_off = f->value_off + t->value_off;
 	while (s->b_off > f->value_off && is_fws(f->raw[s->b_off - 1]))
@@ -286,8 +290,10 @@ dkim_sig_parse(const struct dkim_field *f, enum dkim_sig_kind kind,
 		if (!take_b64(t, &s->bh, &s->bh_len) || s->bh_len == 0)
 			FAIL("bad base64 in bh=");
 		t = dkim_tags_get(&tl, "h");
-		if ((st = parse_h(t->value, t->value_len, s, why, whylen)) !=
-		    DKIM_OK)
+		/* The ARC suite and its reference validators read an AMS h=
+		 * leniently: empty names are skipped. */
+		if ((st = parse_h(t->value, t->value_len, s,
+		    kind == DKIM_SIG_ARC_MS, why, whylen)) != DKIM_OK)
 			goto out;
 		if ((t = dkim_tags_get(&tl, "c")) != NULL) {
 			const char *slash = memchr(t->value, '/', t->value_len);
@@ -330,8 +336,8 @@ dkim_sig_parse(const struct dkim_field *f, enum dkim_sig_kind kind,
 		s->has_x = true;
 		s->x = (int64_t)u;
 		/* §3.5 says x= MUST be greater than t=. */
-		if (s->has_t && s->x < s->t)
-			FAIL("x= is before t=");
+		if (s->has_t && s->x <= s->t)
+			FAIL("x= is not after t=");
 	}
 
 	if (kind == DKIM_SIG_DKIM) {
@@ -380,6 +386,13 @@ dkim_sig_parse(const struct dkim_field *f, enum dkim_sig_kind kind,
 			s->cv = DKIM_CV_FAIL;
 		else
 			FAIL("bad chain validation cv=");
+	} else if (kind == DKIM_SIG_ARC_MS) {
+		/* RFC 8617 §4.1.2 keeps ARC fields out of h=; validators
+		 * refuse an AMS that covers an ARC-Seal, whose own scope
+		 * would then include itself. */
+		for (k = 0; k < s->nh; k++)
+			if (strcasecmp(s->h[k], "arc-seal") == 0)
+				FAIL("h= includes ARC-Seal");
 	} else {
 		bool from = false;
 

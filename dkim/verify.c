@@ -57,11 +57,15 @@ bool
 dkim_sig_field_stripped(const struct dkim_field *f, const struct dkim_sig *sig,
     struct dkim_buf *out)
 {
-	if (sig->b_off > f->raw_len || sig->b_end > f->raw_len ||
-	    sig->b_off > sig->b_end)
+	size_t end = sig->b_end;
+
+	if (sig->b_off > f->raw_len || end > f->raw_len || sig->b_off > end)
 		return false;
+	while (end < f->raw_len && (f->raw[end] == ' ' ||
+	    f->raw[end] == '\t' || f->raw[end] == '\r' || f->raw[end] == '\n'))
+		end++;
 	dkim_buf_add(out, f->raw, sig->b_off);
-	dkim_buf_add(out, f->raw + sig->b_end, f->raw_len - sig->b_end);
+	dkim_buf_add(out, f->raw + end, f->raw_len - end);
 	return !out->failed;
 }
 

@@ -1,0 +1,134 @@
+/*
+ * test_buf.c - the growable buffer with a ceiling and the base64 helpers
+ * every signature and key record goes through.
+ */
+#include <criterion/criterion.h>
+
+#include "unit.h"
+
+Test(buf, appends_and_takes)
+{
+	struct dkim_buf b;
+	char *p;
+	size_t len = 99;
+
+	dkim_buf_init(&b, 0);
+	cr_expect(b.len == 0 && !b.failed, "init: len %zu failed %d", b.len,
+	    b.failed);
+	cr_expect(dkim_buf_add(&b, "ab", 2) && dkim_buf_addc(&b, 'c') &&
+	    dkim_buf_adds(&b, "de") && dkim_buf_addf(&b, "%d-%s", 42, "x"));
+	cr_expect(same(b.p, b.len, "abcde42-x") && b.p[b.len] == '\0',
+	    "got \"%s\", want \"abcde42-x\" NUL-terminated", esc(b.p, b.len));
+	dkim_buf_reset(&b);
+	cr_expect(b.len == 0 && !b.failed, "reset: len %zu", b.len);
+	dkim_buf_adds(&b, "kept");
+	p = dkim_buf_take(&b, &len);
+	cr_expect(p != NULL && len == 4 && strcmp(p, "kept") == 0,
+	    "take: got \"%s\"/%zu, want \"kept\"/4", p ? p : "(null)", len);
+	cr_expect(b.len == 0 && b.p == NULL, "take: the buffer must be reset");
+	free(p);
+	dkim_buf_free(&b);
+	dkim_buf_free(&b);	/* twice is harmless after reset */
+}
+
+Test(buf, ceiling_fails_and_sticks)
+{
+	static const struct {
+		size_t max;
+		const char *adds[4];
+		bool want_failed;
+		const char *want;	/* content when not failed */
+	} rows[] = {
+		{ 8, { "1234", "5678" }, false, "12345678" },
+		{ 8, { "1234", "56789" }, true, NULL },
+		{ 8, { "123456789", "a" }, true, NULL },
+		{ 4, { "12", "345", "6" }, true, NULL },
+	};
+
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		struct dkim_buf b;
+		bool all = true;
+
+		dkim_buf_init(&b, rows[i].max);
+		for (size_t k = 0; k < 4 && rows[i].adds[k]; k++)
+			all = dkim_buf_adds(&b, rows[i].adds[k]) && all;
+		cr_expect(b.failed == rows[i].want_failed && all ==
+		    !rows[i].want_failed, "row %zu (max %zu): failed got %d "
+		    "(appends ok %d), want %d", i, rows[i].max, b.failed, all,
+		    rows[i].want_failed);
+		if (!rows[i].want_failed)
+			cr_expect(same(b.p, b.len, rows[i].want), "row %zu: got "
+			    "\"%s\", want \"%s\"", i, esc(b.p, b.len),
+			    rows[i].want);
+		else
+			cr_expect(!dkim_buf_adds(&b, "") || b.failed,
+			    "row %zu: appends after a failure must fail", i);
+		cr_expect(b.len <= rows[i].max, "row %zu: len %zu over the "
+		    "ceiling %zu", i, b.len, rows[i].max);
+		dkim_buf_free(&b);
+	}
+}
+
+Test(buf, base64_round_trip)
+{
+	static const struct {
+		const char *raw;
+		const char *b64;
+	} rows[] = {
+		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+		{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" },
+		{ "foobar", "Zm9vYmFy" },	/* RFC 4648 §10 */
+	};
+
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		char *enc = dkim_b64_encode((const unsigned char *)rows[i].raw,
+		    strlen(rows[i].raw));
+		size_t n = 99;
+		unsigned char *dec = dkim_b64_decode(rows[i].b64,
+		    strlen(rows[i].b64), &n);
+
+		cr_expect(enc != NULL && strcmp(enc, rows[i].b64) == 0,
+		    "encode \"%s\": got \"%s\", want \"%s\"", rows[i].raw,
+		    enc ? enc : "(null)", rows[i].b64);
+		cr_expect(dec != NULL && same(dec, n, rows[i].raw),
+		    "decode \"%s\": got \"%s\", want \"%s\"", rows[i].b64,
+		    dec ? esc(dec, n) : "(null)", rows[i].raw);
+		free(enc);
+		free(dec);
+	}
+}
+
+Test(buf, base64_decode_fws_and_errors)
+{
+	static const struct {
+		const char *in;
+		const char *want;	/* NULL: must fail */
+	} rows[] = {
+		{ "Zm9v YmFy", "foobar" },
+		{ "Zm9v\r\n YmFy", "foobar" },
+		{ " \tZm9vYg= =", "foob" },
+		{ "Zm9vYg==\r\n ", "foob" },
+		{ "Zm9v!mFy", NULL },
+		{ "Zm9vY", NULL },		/* not a multiple of 4 */
+		{ "Zm=vYmFy", NULL },		/* padding in the middle */
+		{ "Zm9vY===", NULL },		/* three pad characters */
+		{ "Zm9v-_Fy", NULL },		/* base64url is not base64 */
+		{ "Zm9v\x80mFy", NULL },
+	};
+
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		size_t n = 0;
+		unsigned char *dec = dkim_b64_decode(rows[i].in,
+		    strlen(rows[i].in), &n);
+
+		if (rows[i].want == NULL)
+			cr_expect(dec == NULL, "decode \"%s\": got \"%s\", want "
+			    "failure", escs(rows[i].in), esc(dec, n));
+		else
+			cr_expect(dec != NULL && same(dec, n, rows[i].want),
+			    "decode \"%s\": got \"%s\", want \"%s\"",
+			    escs(rows[i].in), dec ? esc(dec, n) : "(null)",
+			    rows[i].want);
+		free(dec);
+	}
+}
