@@ -49,6 +49,19 @@ buf_reserve(struct dkim_buf *b, size_t n)
 	return true;
 }
 
+char *
+dkim_buf_space(struct dkim_buf *b, size_t n)
+{
+	return buf_reserve(b, n) ? b->p + b->len : NULL;
+}
+
+void
+dkim_buf_commit(struct dkim_buf *b, size_t n)
+{
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
 bool
 dkim_buf_add(struct dkim_buf *b, const void *p, size_t n)
 {

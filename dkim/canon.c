@@ -40,7 +40,8 @@ dkim_canon_header(enum dkim_canon c, const char *raw, size_t len,
     bool with_crlf, struct dkim_buf *out)
 {
 	const char *colon, *v, *end = raw + len;
-	size_t nlen, i;
+	size_t nlen, i, n = 0;
+	char *o;
 	bool space = false, started = false;
 
 	if (c == DKIM_CANON_SIMPLE) {
@@ -51,21 +52,22 @@ dkim_canon_header(enum dkim_canon c, const char *raw, size_t len,
 	}
 
 	/* relaxed (§3.4.2): lowercase the name, drop WSP around the colon,
-	 * unfold, reduce WSP runs to one SP, drop WSP at the end. */
+	 * unfold, reduce WSP runs to one SP, drop WSP at the end. The
+	 * result is never longer than the input plus ":" and CRLF. */
 	colon = memchr(raw, ':', len);
 	if (colon == NULL)
 		colon = end;	/* not a field; canonicalize it as a name */
 	nlen = (size_t)(colon - raw);
 	while (nlen > 0 && is_wsp(raw[nlen - 1]))
 		nlen--;
+	if ((o = dkim_buf_space(out, len + 3)) == NULL)
+		return false;
 	for (i = 0; i < nlen; i++) {
 		char ch = raw[i];
 
-		if (ch >= 'A' && ch <= 'Z')
-			ch = (char)(ch - 'A' + 'a');
-		dkim_buf_addc(out, ch);
+		o[n++] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
 	}
-	dkim_buf_addc(out, ':');
+	o[n++] = ':';
 	for (v = colon < end ? colon + 1 : end; v < end; v++) {
 		if (*v == '\r' || *v == '\n')
 			continue;		/* unfold */
@@ -74,14 +76,17 @@ dkim_canon_header(enum dkim_canon c, const char *raw, size_t len,
 			continue;
 		}
 		if (space)
-			dkim_buf_addc(out, ' ');
+			o[n++] = ' ';
 		space = false;
 		started = true;
-		dkim_buf_addc(out, *v);
+		o[n++] = *v;
 	}
-	if (with_crlf)
-		dkim_buf_add(out, "\r\n", 2);
-	return !out->failed;
+	if (with_crlf) {
+		o[n++] = '\r';
+		o[n++] = '\n';
+	}
+	dkim_buf_commit(out, n);
+	return true;
 }
 
 /* ---------------------------------------------------------------- body */

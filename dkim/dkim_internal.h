@@ -10,6 +10,11 @@
 void dkim_whyf(char *why, size_t whylen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* dkim_buf_space - room for n more bytes (NULL once the buffer failed);
+ * dkim_buf_commit then counts the bytes actually written there. */
+char *dkim_buf_space(struct dkim_buf *b, size_t n);
+void dkim_buf_commit(struct dkim_buf *b, size_t n);
+
 /* dkim_strndup - NUL-terminated copy of (p, n); NULL on allocation failure. */
 char *dkim_strndup(const char *p, size_t n);
 

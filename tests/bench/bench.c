@@ -18,6 +18,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "arc.h"
 #include "dkim.h"
 
 static double secs = 1.0;
@@ -274,6 +275,129 @@ bench_body(void)
 	free(text);
 }
 
+/* add_set - seal text once more; returns the new message. */
+static char *
+add_set(const char *text, size_t len, EVP_PKEY *key, struct keyrec *keys,
+    size_t *outlen)
+{
+	struct dkim_msg *m;
+	struct dkim_verify_opts vo;
+	struct arc_seal_opts so;
+	struct arc_result chain;
+	struct dkim_buf out;
+	char why[DKIM_WHY_MAX];
+
+	dkim_msg_parse(text, len, NULL, &m, NULL, 0);
+	dkim_verify_opts_init(&vo);
+	vo.lookup = lookup;
+	vo.lookup_arg = keys;
+	arc_validate(m, &vo, 0, &chain);
+	arc_seal_opts_init(&so);
+	so.domain = "example.org";
+	so.selector = "s";
+	so.authserv_id = "relay.example.net";
+	so.results = "dkim=pass header.d=example.org; arc=pass";
+	so.key = key;
+	so.now = 1796000000;
+	dkim_buf_init(&out, 0);
+	if (arc_seal(m, &chain, &so, &out, why, sizeof(why)) != DKIM_OK) {
+		fprintf(stderr, "seal failed: %s\n", why);
+		exit(1);
+	}
+	dkim_buf_add(&out, text, len);
+	dkim_msg_free(m);
+	return dkim_buf_take(&out, outlen);
+}
+
+static void
+bench_arc(EVP_PKEY *key, const char *msgtext, size_t msglen)
+{
+	struct keyrec keys[2] = { { "s._domainkey.example.org", NULL },
+	    { NULL, NULL } };
+	unsigned char dg[32] = { 9 }, *sig;
+	size_t siglen, len = msglen;
+	double raw_sign, raw_verify, seal_rate, val_rate;
+	char *text = strdup(msgtext);
+	unsigned prior, have = 0;
+
+	keys[0].record = record_for(key);
+	dkim_digest_sign(key, DKIM_ALG_RSA_SHA256, dg, 32, &sig, &siglen);
+	RATE(raw_sign, {
+		unsigned char *s2;
+		size_t l2;
+
+		dkim_digest_sign(key, DKIM_ALG_RSA_SHA256, dg, 32, &s2, &l2);
+		free(s2);
+	});
+	RATE(raw_verify, dkim_digest_verify(key, DKIM_ALG_RSA_SHA256, dg, 32,
+	    sig, siglen));
+	printf("\nARC, rsa-2048: raw sign %.0f/s, raw verify %.0f/s\n",
+	    raw_sign, raw_verify);
+	for (prior = 0; prior <= 3; prior++) {
+		struct dkim_verify_opts vo;
+		struct arc_seal_opts so;
+		struct arc_result chain;
+		unsigned nverify;
+
+		if (prior == 2)
+			continue;
+		while (have < prior) {
+			char *next = add_set(text, len, key, keys, &len);
+
+			free(text);
+			text = next;
+			have++;
+		}
+		dkim_verify_opts_init(&vo);
+		vo.lookup = lookup;
+		vo.lookup_arg = keys;
+		vo.keycache = dkim_keycache_new(16);
+		arc_seal_opts_init(&so);
+		so.domain = "example.org";
+		so.selector = "s";
+		so.authserv_id = "relay.example.net";
+		so.results = "dkim=pass header.d=example.org; arc=pass";
+		so.key = key;
+		so.now = 1796000000;
+		RATE(val_rate, {
+			struct dkim_msg *m;
+
+			dkim_msg_parse(text, len, NULL, &m, NULL, 0);
+			arc_validate(m, &vo, 0, &chain);
+			if (chain.cv != (prior ? DKIM_CV_PASS : DKIM_CV_NONE)) {
+				fprintf(stderr, "chain: %s\n", chain.reason);
+				exit(1);
+			}
+			dkim_msg_free(m);
+		});
+		RATE(seal_rate, {
+			struct dkim_msg *m;
+			struct dkim_buf out;
+			char why[DKIM_WHY_MAX];
+
+			dkim_buf_init(&out, 0);
+			dkim_msg_parse(text, len, NULL, &m, NULL, 0);
+			arc_seal(m, &chain, &so, &out, why, sizeof(why));
+			dkim_buf_free(&out);
+			dkim_msg_free(m);
+		});
+		/* Validation verifies every AMS (oldest-pass) and every AS. */
+		nverify = 2 * prior;
+		printf("  %u prior sets: seal %7.0f/s (2 raw signs: %7.0f/s, "
+		    "%5.1f%%)   validate %7.0f/s", prior, seal_rate,
+		    raw_sign / 2, 100 * seal_rate / (raw_sign / 2), val_rate);
+		if (nverify)
+			printf(" (%u raw verifies: %7.0f/s, %5.1f%%)", nverify,
+			    raw_verify / nverify,
+			    100 * val_rate / (raw_verify / nverify));
+		printf("\n");
+		dkim_keycache_free(vo.keycache);
+	}
+	free(sig);
+	free(text);
+	free(keys[0].record);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -292,6 +416,7 @@ main(int argc, char **argv)
 	bench_key("rsa-2048", rsa, DKIM_ALG_RSA_SHA256, msg, msglen);
 	bench_key("ed25519", ed, DKIM_ALG_ED25519_SHA256, msg, msglen);
 	bench_body();
+	bench_arc(rsa, msg, msglen);
 	printf("\n`openssl speed`, same machine, same run:\n");
 	fflush(stdout);
 	snprintf(cmd, sizeof(cmd), "openssl speed -seconds %d rsa2048 "
