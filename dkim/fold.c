@@ -100,6 +100,10 @@ dkim_fold_field(struct dkim_buf *out, const char *name,
 		if (eq == NULL)
 			eq = t + strlen(t);
 		nl = (size_t)(eq - t);
+		/* An empty b= gets its value appended later: keep room for
+		 * some of it so the line never breaks right after "b=". */
+		if (strcmp(t, "b=") == 0 && col + 1 + len + 8 > FOLD_COLS)
+			fold_break(out, &col);
 		if (col + 1 + len <= FOLD_COLS) {
 			dkim_buf_addc(out, ' ');
 			dkim_buf_adds(out, t);

@@ -15,31 +15,6 @@
 #include "dkim.h"
 #include "dkim_internal.h"
 
-/* list_has - does a colon-separated list (FWS allowed) contain word? */
-static bool
-list_has(const char *p, size_t n, const char *word)
-{
-	size_t i = 0, wl = strlen(word);
-
-	while (i <= n) {
-		size_t a = i, b;
-
-		while (i < n && p[i] != ':')
-			i++;
-		b = i;
-		while (a < b && (p[a] == ' ' || p[a] == '\t' || p[a] == '\r' ||
-		    p[a] == '\n'))
-			a++;
-		while (b > a && (p[b - 1] == ' ' || p[b - 1] == '\t' ||
-		    p[b - 1] == '\r' || p[b - 1] == '\n'))
-			b--;
-		if (b - a == wl && strncasecmp(p + a, word, wl) == 0)
-			return true;
-		i++;
-	}
-	return false;
-}
-
 static EVP_PKEY *
 decode_pubkey(enum dkim_keytype type, const unsigned char *der, size_t len)
 {
@@ -120,16 +95,16 @@ dkim_key_parse(const char *p, size_t len, struct dkim_key **out, char *why,
 	}
 	k->allow_sha256 = k->allow_sha1 = true;
 	if ((t = dkim_tags_get(&tl, "h")) != NULL) {
-		k->allow_sha256 = list_has(t->value, t->value_len, "sha256");
-		k->allow_sha1 = list_has(t->value, t->value_len, "sha1");
+		k->allow_sha256 = dkim_list_has(t->value, t->value_len, "sha256");
+		k->allow_sha1 = dkim_list_has(t->value, t->value_len, "sha1");
 	}
 	k->email_ok = true;
 	if ((t = dkim_tags_get(&tl, "s")) != NULL)
-		k->email_ok = list_has(t->value, t->value_len, "*") ||
-		    list_has(t->value, t->value_len, "email");
+		k->email_ok = dkim_list_has(t->value, t->value_len, "*") ||
+		    dkim_list_has(t->value, t->value_len, "email");
 	if ((t = dkim_tags_get(&tl, "t")) != NULL) {
-		k->testing = list_has(t->value, t->value_len, "y");
-		k->strict = list_has(t->value, t->value_len, "s");
+		k->testing = dkim_list_has(t->value, t->value_len, "y");
+		k->strict = dkim_list_has(t->value, t->value_len, "s");
 	}
 	if ((t = dkim_tags_get(&tl, "p")) == NULL) {
 		dkim_whyf(why, whylen, "missing tag p=");

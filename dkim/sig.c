@@ -47,9 +47,10 @@ dkim_domain_within(const char *sub, size_t sublen, const char *dom,
 	return sublen == domlen || sub[sublen - domlen - 1] == '.';
 }
 
-/* valid_domain - dot-separated labels of letters, digits, '-' and '_'. */
-static bool
-valid_domain(const char *p, size_t n)
+/* dkim_valid_domain - dot-separated labels of letters, digits, '-' and
+ * '_'. */
+bool
+dkim_valid_domain(const char *p, size_t n)
 {
 	size_t i, label = 0;
 
@@ -109,34 +110,25 @@ is_fws(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* parse_h - split a colon-separated list of field names, trimming FWS. */
+/* parse_h - the colon-separated field names of h=, FWS trimmed. */
 static enum dkim_status
 parse_h(const char *p, size_t n, struct dkim_sig *s, bool skip_empty,
     char *why, size_t whylen)
 {
-	size_t i = 0, cap = 0;
+	size_t pos = 0, cap = 0, len, k;
+	const char *it;
 
-	while (i <= n) {
-		size_t a = i, b, k;
+	while (dkim_list_next(p, n, &pos, &it, &len)) {
 		char **nh;
 
-		while (i < n && p[i] != ':')
-			i++;
-		b = i;
-		while (a < b && is_fws(p[a]))
-			a++;
-		while (b > a && is_fws(p[b - 1]))
-			b--;
-		if (a == b && skip_empty) {
-			i++;
+		if (len == 0 && skip_empty)
 			continue;
-		}
-		if (a == b) {
+		if (len == 0) {
 			dkim_whyf(why, whylen, "empty field name in h=");
 			return DKIM_E_SYNTAX;
 		}
-		for (k = a; k < b; k++) {
-			unsigned char c = (unsigned char)p[k];
+		for (k = 0; k < len; k++) {
+			unsigned char c = (unsigned char)it[k];
 
 			if (c < 33 || c > 126) {
 				dkim_whyf(why, whylen,
@@ -155,35 +147,11 @@ parse_h(const char *p, size_t n, struct dkim_sig *s, bool skip_empty,
 				return DKIM_E_NOMEM;
 			s->h = nh;
 		}
-		if ((s->h[s->nh] = dkim_strndup(p + a, b - a)) == NULL)
+		if ((s->h[s->nh] = dkim_strndup(it, len)) == NULL)
 			return DKIM_E_NOMEM;
 		s->nh++;
-		i++;	/* past ':' (or past the end) */
 	}
 	return DKIM_OK;
-}
-
-/* parse_q - the query methods; dns/txt must be among them. */
-static bool
-q_has_dns_txt(const char *p, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		size_t a = i, b;
-
-		while (i < n && p[i] != ':')
-			i++;
-		b = i;
-		while (a < b && is_fws(p[a]))
-			a++;
-		while (b > a && is_fws(p[b - 1]))
-			b--;
-		if (b - a == 7 && strncasecmp(p + a, "dns/txt", 7) == 0)
-			return true;
-		i++;
-	}
-	return false;
 }
 
 static bool
@@ -261,14 +229,14 @@ dkim_sig_parse(const struct dkim_field *f, enum dkim_sig_kind kind,
 
 	t = dkim_tags_get(&tl, "d");
 	/* §3.5: d= is a domain-name, at least two labels. */
-	if (!valid_domain(t->value, t->value_len) ||
+	if (!dkim_valid_domain(t->value, t->value_len) ||
 	    memchr(t->value, '.', t->value_len) == NULL)
 		FAIL("bad domain in d=");
 	if ((s->d = dkim_strndup(t->value, t->value_len)) == NULL)
 		NOMEM();
 
 	t = dkim_tags_get(&tl, "s");
-	if (!valid_domain(t->value, t->value_len))
+	if (!dkim_valid_domain(t->value, t->value_len))
 		FAIL("bad selector in s=");
 	if ((s->s = dkim_strndup(t->value, t->value_len)) == NULL)
 		NOMEM();
@@ -319,7 +287,7 @@ dkim_sig_parse(const struct dkim_field *f, enum dkim_sig_kind kind,
 			s->has_l = true;
 		}
 		if ((t = dkim_tags_get(&tl, "q")) != NULL &&
-		    !q_has_dns_txt(t->value, t->value_len))
+		    !dkim_list_has(t->value, t->value_len, "dns/txt"))
 			FAIL("unsupported query method q=");
 	}
 

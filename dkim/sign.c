@@ -144,10 +144,19 @@ sign_field(const struct dkim_msg *msg, const struct dkim_sign_opts *o,
 	enum dkim_status st;
 
 	if (msg == NULL || o == NULL || o->key == NULL || o->domain == NULL ||
-	    o->selector == NULL || !valid_name(o->domain) ||
-	    !valid_name(o->selector)) {
+	    o->selector == NULL) {
 		dkim_whyf(why, whylen, "signing needs a key, a domain and a "
 		    "selector");
+		return DKIM_E_ARG;
+	}
+	/* Never emit a field our own verifier would refuse to parse. */
+	if (!dkim_valid_domain(o->domain, strlen(o->domain)) ||
+	    strchr(o->domain, '.') == NULL) {
+		dkim_whyf(why, whylen, "bad signing domain '%.64s'", o->domain);
+		return DKIM_E_ARG;
+	}
+	if (!dkim_valid_domain(o->selector, strlen(o->selector))) {
+		dkim_whyf(why, whylen, "bad selector '%.64s'", o->selector);
 		return DKIM_E_ARG;
 	}
 	base = EVP_PKEY_get_base_id(o->key);
@@ -170,7 +179,20 @@ sign_field(const struct dkim_msg *msg, const struct dkim_sign_opts *o,
 	if (o->identity) {
 		const char *at = strrchr(o->identity, '@');
 
-		if (at == NULL || !dkim_domain_within(at + 1, strlen(at + 1),
+		/* i= is dkim-quoted-printable (§2.11): refuse anything that
+		 * would need encoding rather than emit it raw. */
+		for (k = 0; o->identity[k]; k++) {
+			unsigned char c = (unsigned char)o->identity[k];
+
+			if (c < 0x21 || c > 0x7e || c == ';' || c == '=') {
+				dkim_whyf(why, whylen, "bad character in "
+				    "i= identity");
+				return DKIM_E_ARG;
+			}
+		}
+
+		if (at == NULL || !dkim_valid_domain(at + 1, strlen(at + 1)) ||
+		    !dkim_domain_within(at + 1, strlen(at + 1),
 		    o->domain, strlen(o->domain))) {
 			dkim_whyf(why, whylen, "i= not within d=");
 			return DKIM_E_ARG;

@@ -7,6 +7,7 @@
  * broken with the offset where it happened.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "dkim.h"
 #include "dkim_internal.h"
@@ -155,4 +156,44 @@ dkim_tags_get(const struct dkim_taglist *tl, const char *name)
 		    memcmp(tl->tags[i].name, name, n) == 0)
 			return &tl->tags[i];
 	return NULL;
+}
+
+static bool
+is_fws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+bool
+dkim_list_next(const char *p, size_t n, size_t *pos, const char **item,
+    size_t *ilen)
+{
+	size_t i = *pos, a, b;
+
+	if (i > n)
+		return false;
+	a = i;
+	while (i < n && p[i] != ':')
+		i++;
+	b = i;
+	while (a < b && is_fws(p[a]))
+		a++;
+	while (b > a && is_fws(p[b - 1]))
+		b--;
+	*item = p + a;
+	*ilen = b - a;
+	*pos = i + 1;	/* past the ':', or past the end */
+	return true;
+}
+
+bool
+dkim_list_has(const char *p, size_t n, const char *word)
+{
+	size_t pos = 0, len, wl = strlen(word);
+	const char *it;
+
+	while (dkim_list_next(p, n, &pos, &it, &len))
+		if (len == wl && strncasecmp(it, word, wl) == 0)
+			return true;
+	return false;
 }

@@ -58,6 +58,10 @@ struct zonefile *cli_key_source(const char *prog, const char *dnsfile,
 bool cli_write_message(const struct cli_input *in, const char *prefix,
     size_t len);
 
+/* cli_split_list - "from:to:subject" as an array of names; *store owns
+ * the bytes and the array is the caller's too (free both). */
+char **cli_split_list(const char *list, char **store, size_t *n);
+
 void cli_err(const char *prog, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -190,3 +190,22 @@ cli_write_message(const struct cli_input *in, const char *prefix, size_t len)
 	fwrite(in->raw, 1, in->raw_len, stdout);
 	return fflush(stdout) == 0 && !ferror(stdout);
 }
+
+char **
+cli_split_list(const char *list, char **store, size_t *n)
+{
+	char **v, *tok, *save = NULL;
+
+	*n = 0;
+	if ((*store = strdup(list)) == NULL)
+		return NULL;
+	if ((v = calloc(strlen(list) / 2 + 2, sizeof(*v))) == NULL) {
+		free(*store);
+		*store = NULL;
+		return NULL;
+	}
+	for (tok = strtok_r(*store, ":", &save); tok;
+	    tok = strtok_r(NULL, ":", &save))
+		v[(*n)++] = tok;
+	return v;
+}

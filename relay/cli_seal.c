@@ -95,7 +95,8 @@ cmd_seal(int argc, char **argv)
 	struct cli_input in;
 	struct dkim_buf results, fields;
 	const char *keyfile = NULL, *dnsfile = NULL, *path = "-";
-	char *hlist = NULL, **hv = NULL, *tok, *save = NULL;
+	const char *hlist = NULL;
+	char *hstore = NULL, **hv = NULL;
 	char why[DKIM_WHY_MAX] = "";
 	bool use_authres = false;
 	size_t nh = 0;
@@ -146,12 +147,10 @@ cmd_seal(int argc, char **argv)
 	so.alg = EVP_PKEY_get_base_id(so.key) == EVP_PKEY_ED25519 ?
 	    DKIM_ALG_ED25519_SHA256 : DKIM_ALG_RSA_SHA256;
 	if (hlist) {
-		if ((hlist = strdup(hlist)) == NULL ||
-		    (hv = calloc(strlen(hlist) / 2 + 2, sizeof(*hv))) == NULL)
+		if ((hv = cli_split_list(hlist, &hstore, &nh)) == NULL) {
+			cli_err("seal", "out of memory");
 			goto out_key;
-		for (tok = strtok_r(hlist, ":", &save); tok;
-		    tok = strtok_r(NULL, ":", &save))
-			hv[nh++] = tok;
+		}
 		so.headers = (const char *const *)hv;
 		so.nheaders = nh;
 	}
@@ -186,7 +185,7 @@ out:
 out_key:
 	zonefile_free(zf);
 	free(hv);
-	free(hlist);
+	free(hstore);
 	EVP_PKEY_free(so.key);
 	return rc;
 }

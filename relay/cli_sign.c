@@ -49,22 +49,6 @@ parse_canon(const char *s, enum dkim_canon *h, enum dkim_canon *b)
 #undef WORD
 }
 
-/* split_headers - "from:to:subject" into a NULL-ended array. */
-static char **
-split_headers(char *list, size_t *n)
-{
-	char **v = calloc(strlen(list) / 2 + 2, sizeof(char *));
-	char *tok, *save = NULL;
-
-	*n = 0;
-	if (v == NULL)
-		return NULL;
-	for (tok = strtok_r(list, ":", &save); tok;
-	    tok = strtok_r(NULL, ":", &save))
-		v[(*n)++] = tok;
-	return v;
-}
-
 int
 cmd_sign(int argc, char **argv)
 {
@@ -84,7 +68,8 @@ cmd_sign(int argc, char **argv)
 	};
 	struct dkim_sign_opts so;
 	const char *keyfile = NULL, *path = "-", *alg = NULL;
-	char *hlist = NULL, **hv = NULL, why[DKIM_WHY_MAX] = "";
+	const char *hlist = NULL;
+	char *hstore = NULL, **hv = NULL, why[DKIM_WHY_MAX] = "";
 	struct dkim_buf field;
 	struct cli_input in;
 	enum dkim_status st;
@@ -157,8 +142,7 @@ cmd_sign(int argc, char **argv)
 	if (hlist) {
 		size_t n;
 
-		if ((hlist = strdup(hlist)) == NULL ||
-		    (hv = split_headers(hlist, &n)) == NULL) {
+		if ((hv = cli_split_list(hlist, &hstore, &n)) == NULL) {
 			cli_err("sign", "out of memory");
 			goto out_key;
 		}
@@ -179,7 +163,7 @@ cmd_sign(int argc, char **argv)
 	cli_input_free(&in);
 out_key:
 	free(hv);
-	free(hlist);
+	free(hstore);
 	EVP_PKEY_free(so.key);
 	return rc;
 }

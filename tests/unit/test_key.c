@@ -271,6 +271,44 @@ Test(key, generated_keys_and_bits, .timeout = 120)
 		free(p);
 		EVP_PKEY_free(gen);
 	}
+	/* RFC 6376 §3.6.1 names the bare RSAPublicKey (PKCS#1) for k=rsa;
+	 * a SubjectPublicKeyInfo with trailing junk is not a key. */
+	{
+		EVP_PKEY *gen = rsa_keygen(1024);
+		unsigned char *der = NULL, *spki = NULL, *junk;
+		int n = i2d_PublicKey(gen, &der), sn = i2d_PUBKEY(gen, &spki);
+		char *p, rec[1024];
+		struct dkim_key *k = NULL;
+		char why[DKIM_WHY_MAX] = "";
+		enum dkim_status st;
+
+		cr_assert(n > 0 && sn > 0);
+		p = b64(der, (size_t)n);
+		snprintf(rec, sizeof(rec), "v=DKIM1; k=rsa; p=%s", p);
+		st = dkim_key_parse(rec, strlen(rec), &k, why, sizeof(why));
+		cr_expect(st == DKIM_OK && k != NULL && k->bits == 1024 &&
+		    EVP_PKEY_eq(k->pkey, gen) == 1, "PKCS#1 RSAPublicKey: "
+		    "status got %d (%s), want the key", st, why);
+		dkim_key_free(k);
+		free(p);
+
+		junk = malloc((size_t)sn + 1);
+		memcpy(junk, spki, (size_t)sn);
+		junk[sn] = 0;
+		p = b64(junk, (size_t)sn + 1);
+		snprintf(rec, sizeof(rec), "v=DKIM1; k=rsa; p=%s", p);
+		k = NULL;
+		st = dkim_key_parse(rec, strlen(rec), &k, why, sizeof(why));
+		cr_expect(st != DKIM_OK, "SPKI + one junk byte: status got "
+		    "DKIM_OK, want a refusal");
+		if (st == DKIM_OK)
+			dkim_key_free(k);
+		free(p);
+		free(junk);
+		OPENSSL_free(der);
+		OPENSSL_free(spki);
+		EVP_PKEY_free(gen);
+	}
 	/* An Ed25519 key generated here and published as its raw 32 bytes. */
 	{
 		EVP_PKEY *gen = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");

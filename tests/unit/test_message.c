@@ -271,10 +271,29 @@ Test(message, binary_junk_never_crashes)
 		char why[DKIM_WHY_MAX];
 
 		cr_assert(p != NULL);
-		for (size_t k = 0; k < n; k++)
-			p[k] = rng_below(&r, 8) == 0 ?
-			    (char)rng_next(&r) :
-			    alphabet[rng_below(&r, sizeof(alphabet) - 1)];
+		if (it % 2 == 0) {
+			for (size_t k = 0; k < n; k++)
+				p[k] = rng_below(&r, 8) == 0 ?
+				    (char)rng_next(&r) :
+				    alphabet[rng_below(&r,
+				    sizeof(alphabet) - 1)];
+		} else {
+			/* mostly well-formed: mutate a real message */
+			static const char tmpl[] =
+			    "From: a\r\nSubject: b\r\n c\r\nX :\r\n"
+			    "To:\td\r\n\r\nbody\r\n";
+
+			free(p);
+			n = sizeof(tmpl) - 1;
+			p = malloc(n);
+			cr_assert(p != NULL);
+			memcpy(p, tmpl, n);
+			for (size_t k = rng_below(&r, 3); k > 0; k--)
+				p[rng_below(&r, n)] = rng_below(&r, 2) ?
+				    alphabet[rng_below(&r,
+				    sizeof(alphabet) - 1)] : (char)rng_next(&r);
+			n = 1 + rng_below(&r, n);	/* and truncate */
+		}
 		if (dkim_msg_parse(p, n, (it & 1) ? &small : NULL, &m, why,
 		    sizeof(why)) == DKIM_OK) {
 			check_invariants(p, n, m, it);

@@ -733,3 +733,69 @@ Test(sign, added_from_breaks_signature)
 	signed_free(&sf);
 	EVP_PKEY_free(key);
 }
+
+/*
+ * Whatever dkim_sign accepts it must emit as a field that parses and
+ * verifies: i= is dkim-quoted-printable (RFC 6376 §2.11, §3.5) so ';',
+ * CR, LF and 8-bit bytes need encoding or a refusal, and d= and s= must be
+ * domain names (§3.5 domain-name, §3.1 selector). A refusal is fine; a
+ * field that breaks the tag list or the header section is not.
+ */
+Test(sign, never_emits_an_unparsable_field)
+{
+	static const struct {
+		const char *desc, *domain, *selector, *identity;
+	} rows[] = {
+		{ "';' in i=", "example.com", "rsa", "a;b@example.com" },
+		{ "a tag smuggled in i=", "example.com", "rsa",
+		    "a@example.com; l=0; z=@example.com" },
+		{ "a header smuggled in i=", "example.com", "rsa",
+		    "a\r\nBcc: victim@example.org\r\n z@example.com" },
+		{ "8-bit byte in i=", "example.com", "rsa", "\xc3\xa9@example.com" },
+		{ "'=' in d=", "ex=ample.com", "rsa", NULL },
+		{ "d= ending in a dot", "example.com.", "rsa", NULL },
+		{ "'=' in s=", "example.com", "rs=a", NULL },
+		{ "s= ending in a dot", "example.com", "rsa.", NULL },
+	};
+	EVP_PKEY *key = key_for(DKIM_ALG_RSA_SHA256);
+
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		struct dkim_sign_opts o;
+		struct signed_field sf;
+		struct dkim_msg *m = NULL;
+		struct dkim_sig *sig = NULL;
+		char why[DKIM_WHY_MAX] = "", *text;
+		enum dkim_status st;
+
+		opts(&o, DKIM_ALG_RSA_SHA256, key);
+		o.domain = rows[i].domain;
+		o.selector = rows[i].selector;
+		o.identity = rows[i].identity;
+		sign_into(base_msg, &o, &sf);
+		if (sf.st != DKIM_OK) {
+			signed_free(&sf);
+			continue;	/* refused: fine */
+		}
+		text = join(sf.field.p, sf.field.len, base_msg);
+		st = dkim_msg_parse(text, strlen(text), NULL, &m, NULL, 0);
+		cr_expect(st == DKIM_OK && m->nfields == sf.m->nfields + 1,
+		    "%s: signed, but the signed message has %zu fields (status "
+		    "%d), want %zu: \"%s\"", rows[i].desc, m ? m->nfields : 0,
+		    st, sf.m->nfields + 1, esc(sf.field.p, sf.field.len));
+		if (st == DKIM_OK) {
+			st = dkim_sig_parse(&m->fields[0], DKIM_SIG_DKIM, &sig,
+			    why, sizeof(why));
+			cr_expect(st == DKIM_OK, "%s: signed, but the field does "
+			    "not parse (%s): \"%s\"", rows[i].desc, why,
+			    esc(sf.field.p, sf.field.len));
+			if (st == DKIM_OK && rows[i].identity != NULL)
+				cr_expect(!sig->has_l, "%s: i= text became an "
+				    "l= tag", rows[i].desc);
+		}
+		dkim_sig_free(sig);
+		dkim_msg_free(m);
+		free(text);
+		signed_free(&sf);
+	}
+	EVP_PKEY_free(key);
+}

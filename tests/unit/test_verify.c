@@ -367,7 +367,7 @@ Test(verify, rfc8463_altered)
 	}
 }
 
-/* Relaxed/relaxed tolerates refolding and whitespace changes. */
+/* Relaxed/relaxed tolerates refolding, whitespace and field-name case. */
 Test(verify, rfc8463_relaxed_tolerates_whitespace)
 {
 	char *a = replace(rfc8463_msg, "Subject: Is dinner ready?",
@@ -375,9 +375,11 @@ Test(verify, rfc8463_relaxed_tolerates_whitespace)
 	char *b = replace(a, "We lost the game.  Are", "We lost  the game. \t"
 	    "Are");
 	char *c = replace(b, "Joe.\r\n\r\n", "Joe.  \r\n\r\n \r\n\r\n");
+	char *d = replace(c, "DKIM-Signature: v=1; a=rsa", "dkim-signature:v=1; "
+	    "a=rsa");
 	struct verified x;
 
-	verify_text(c, 1528637909 + 86400, 0, &x);
+	verify_text(d, 1528637909 + 86400, 0, &x);
 	cr_expect(x.v->n == 2, "signatures got %zu, want 2", x.v->n);
 	for (size_t j = 0; j < x.v->n; j++)
 		cr_expect(x.v->r[j].result == DKIM_RES_PASS, "signature %zu: "
@@ -387,6 +389,7 @@ Test(verify, rfc8463_relaxed_tolerates_whitespace)
 	free(a);
 	free(b);
 	free(c);
+	free(d);
 }
 
 /* ------------------------------------------------------ failure reasons */
@@ -945,4 +948,75 @@ Test(verify, select_headers_bottom_up)
 			    got[k], rows[i].want[k]);
 	}
 	dkim_msg_free(m);
+}
+
+/* A signature may sign an older DKIM-Signature (RFC 6376 §3.7: "other
+ * DKIM-Signature header fields ... MAY be signed"); it never signs itself. */
+Test(verify, signature_over_an_older_signature)
+{
+	static const char *const names[] = { "from", "subject",
+	    "dkim-signature" };
+	EVP_PKEY *key = load_ed_key();
+	struct dkim_sign_opts o;
+	char *older = sign_base(DKIM_ALG_RSA_SHA256, "rsa", T0, 0, NULL);
+	char *both, *tampered;
+	struct verified x;
+
+	sign_opts(&o, DKIM_ALG_ED25519_SHA256, "ed", key);
+	o.headers = names;
+	o.nheaders = NELEM(names);
+	both = prepend_signature(older, &o);
+
+	verify_text(both, NOW, 0, &x);
+	cr_assert(x.v->n == 2, "signatures got %zu, want 2", x.v->n);
+	for (size_t j = 0; j < 2; j++)
+		cr_expect(x.v->r[j].result == DKIM_RES_PASS, "#%zu: got %s "
+		    "(%s), want pass", j, dkim_result_str(x.v->r[j].result),
+		    x.v->r[j].reason);
+	verified_free(&x);
+
+	/* Changing the older signature breaks both. */
+	tampered = replace(both, "s=rsa;", "s=rsa ;");
+	verify_text(tampered, NOW, 0, &x);
+	cr_assert(x.v->n == 2);
+	for (size_t j = 0; j < 2; j++)
+		cr_expect(x.v->r[j].result == DKIM_RES_FAIL &&
+		    strcmp(x.v->r[j].reason, "signature did not verify") == 0,
+		    "tampered #%zu: got %s (%s), want fail (signature did not "
+		    "verify)", j, dkim_result_str(x.v->r[j].result),
+		    x.v->r[j].reason);
+	verified_free(&x);
+	free(tampered);
+	free(both);
+	free(older);
+	EVP_PKEY_free(key);
+}
+
+Test(verify, names_and_arguments)
+{
+	static const struct {
+		enum dkim_result r;
+		const char *want;	/* RFC 8601 §2.7.1 */
+	} rows[] = {
+		{ DKIM_RES_NONE, "none" }, { DKIM_RES_PASS, "pass" },
+		{ DKIM_RES_FAIL, "fail" }, { DKIM_RES_NEUTRAL, "neutral" },
+		{ DKIM_RES_POLICY, "policy" },
+		{ DKIM_RES_TEMPERROR, "temperror" },
+		{ DKIM_RES_PERMERROR, "permerror" },
+	};
+	struct dkim_verify_opts o;
+	struct dkim_verification *v = (struct dkim_verification *)1;
+
+	for (size_t i = 0; i < NELEM(rows); i++)
+		cr_expect(strcmp(dkim_result_str(rows[i].r), rows[i].want) == 0,
+		    "dkim_result_str(%d) got \"%s\", want \"%s\"", rows[i].r,
+		    dkim_result_str(rows[i].r), rows[i].want);
+	dkim_verify_opts_init(&o);
+	cr_expect(o.max_signatures == 10 && o.clock_skew == 300 &&
+	    o.min_rsa_bits == 1024, "defaults got max %zu skew %lld bits %u, "
+	    "want 10, 300, 1024", o.max_signatures, (long long)o.clock_skew,
+	    o.min_rsa_bits);
+	cr_expect(dkim_verify(NULL, &o, &v) == DKIM_E_ARG, "NULL message: "
+	    "want DKIM_E_ARG");
+	dkim_verification_free(NULL);
 }
