@@ -247,8 +247,8 @@ struct dkim_sig {
 
 /*
  * dkim_sig_parse - parse and validate the value of a signature field.
- * Required tags, value syntax, i= within d=, x >= t and From in h= are
- * checked here (x= must be greater than t=). On DKIM_E_SYNTAX, why holds the reason (for example
+ * Required tags, value syntax, i= within d=, x > t and From in h= are
+ * checked here. On DKIM_E_SYNTAX, why holds the reason (for example
  * "i= not within d=", "From not signed", "missing tag bh=").
  */
 enum dkim_status dkim_sig_parse(const struct dkim_field *f,
