@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "dkim.h"
+#include "pdns.h"
 
 #define EXIT_DONE	0	/* evaluation finished, whatever the result */
 #define EXIT_USAGE	2	/* usage, unreadable input, not a message */
@@ -46,12 +47,18 @@ EVP_PKEY *cli_load_key(const char *path, char *why, size_t whylen);
 /* cli_parse_epoch - a non-negative decimal number of seconds. */
 bool cli_parse_int64(const char *s, int64_t *out);
 
-/* cli_key_source - point vo's lookups at --dns-file F (required until the
- * resolver layer lands); prints the reason and returns NULL on failure.
- * The returned zone file is the caller's (zonefile_free). */
-struct zonefile;
-struct zonefile *cli_key_source(const char *prog, const char *dnsfile,
+/* The DNS a command uses: a zone file (--dns-file) for now. */
+struct cli_dns {
+	struct zonefile *zf;	/* owned */
+	struct pdns dns;	/* what policy/ and the DKIM adapter call */
+};
+
+/* cli_dns_open - set up d from --dns-file F (required until the resolver
+ * layer lands) and point vo's key lookups at it; prints the reason and
+ * returns false on failure. */
+bool cli_dns_open(const char *prog, const char *dnsfile, struct cli_dns *d,
     struct dkim_verify_opts *vo);
+void cli_dns_close(struct cli_dns *d);
 
 /* cli_write_message - write prefix (CRLF lines) and then the input's
  * original bytes; an LF-only input gets the prefix with LF line ends. */

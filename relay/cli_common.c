@@ -152,26 +152,35 @@ cli_parse_int64(const char *s, int64_t *out)
 	return true;
 }
 
-struct zonefile *
-cli_key_source(const char *prog, const char *dnsfile,
+bool
+cli_dns_open(const char *prog, const char *dnsfile, struct cli_dns *d,
     struct dkim_verify_opts *vo)
 {
-	struct zonefile *zf;
 	char why[DKIM_WHY_MAX];
 
+	memset(d, 0, sizeof(*d));
 	if (dnsfile == NULL) {
 		/* The DNS resolver arrives with the relay's resolver layer;
 		 * until then, a zone file is the only key source. */
 		cli_err(prog, "no key source: give --dns-file F");
-		return NULL;
+		return false;
 	}
-	if ((zf = zonefile_load(dnsfile, why, sizeof(why))) == NULL) {
+	if ((d->zf = zonefile_load(dnsfile, why, sizeof(why))) == NULL) {
 		cli_err(prog, "%s", why);
-		return NULL;
+		return false;
 	}
-	vo->lookup = zonefile_lookup_txt;
-	vo->lookup_arg = zf;
-	return zf;
+	d->dns.fn = zonefile_lookup;
+	d->dns.arg = d->zf;
+	vo->lookup = pdns_dkim_lookup;
+	vo->lookup_arg = &d->dns;
+	return true;
+}
+
+void
+cli_dns_close(struct cli_dns *d)
+{
+	zonefile_free(d->zf);
+	memset(d, 0, sizeof(*d));
 }
 
 bool

@@ -91,7 +91,7 @@ cmd_seal(int argc, char **argv)
 	struct dkim_verify_opts vo;
 	struct dkim_verification *v = NULL;
 	struct arc_result chain;
-	struct zonefile *zf = NULL;
+	struct cli_dns dns = { 0 };
 	struct cli_input in;
 	struct dkim_buf results, fields;
 	const char *keyfile = NULL, *dnsfile = NULL, *path = "-";
@@ -154,7 +154,7 @@ cmd_seal(int argc, char **argv)
 		so.headers = (const char *const *)hv;
 		so.nheaders = nh;
 	}
-	if ((zf = cli_key_source("seal", dnsfile, &vo)) == NULL)
+	if (!cli_dns_open("seal", dnsfile, &dns, &vo))
 		goto out_key;
 	if (!cli_read_message("seal", path, &in))
 		goto out_key;
@@ -183,7 +183,7 @@ out:
 	dkim_buf_free(&fields);
 	cli_input_free(&in);
 out_key:
-	zonefile_free(zf);
+	cli_dns_close(&dns);
 	free(hv);
 	free(hstore);
 	EVP_PKEY_free(so.key);

@@ -44,7 +44,7 @@ cmd_verify(int argc, char **argv)
 	char authserv[256] = "";
 	bool json = false;
 	struct dkim_verify_opts vo;
-	struct zonefile *zf = NULL;
+	struct cli_dns dns = { 0 };
 	struct dkim_verification *v = NULL;
 	struct arc_result arc;
 	struct cli_input in;
@@ -86,7 +86,7 @@ cmd_verify(int argc, char **argv)
 	}
 	if (authserv[0] == '\0' && gethostname(authserv, sizeof(authserv) - 1))
 		snprintf(authserv, sizeof(authserv), "localhost");
-	if ((zf = cli_key_source("verify", dnsfile, &vo)) == NULL)
+	if (!cli_dns_open("verify", dnsfile, &dns, &vo))
 		return EXIT_USAGE;
 	if (!cli_read_message("verify", path, &in))
 		goto out;
@@ -105,6 +105,6 @@ cmd_verify(int argc, char **argv)
 	dkim_verification_free(v);
 	cli_input_free(&in);
 out:
-	zonefile_free(zf);
+	cli_dns_close(&dns);
 	return rc;
 }

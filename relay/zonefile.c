@@ -3,6 +3,7 @@
  * backend of the lookup interface. The file is trusted configuration, but
  * it is still parsed with bounds: a bad line is reported with its number.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +107,7 @@ static bool
 is_type(const char *s)
 {
 	static const char *const types[] = { "TXT", "MX", "A", "AAAA",
-	    "CNAME", "SERVFAIL", NULL };
+	    "CNAME", "PTR", "SERVFAIL", NULL };
 
 	for (size_t i = 0; types[i]; i++)
 		if (strcasecmp(s, types[i]) == 0)
@@ -361,29 +362,92 @@ zonefile_free(struct zonefile *z)
 	free(z);
 }
 
-enum dkim_lookup_rc
-zonefile_lookup_txt(void *arg, const char *qname, struct dkim_txt *out)
+static const char *
+type_name(enum pdns_type t)
+{
+	switch (t) {
+	case PDNS_A:	return "A";
+	case PDNS_AAAA:	return "AAAA";
+	case PDNS_MX:	return "MX";
+	case PDNS_TXT:	return "TXT";
+	case PDNS_PTR:	return "PTR";
+	}
+	return "?";
+}
+
+/* add_rdata - one zone record into the answer. */
+static bool
+add_rdata(const struct zrec *r, enum pdns_type type, struct pdns_answer *out)
+{
+	unsigned char addr[16];
+	size_t k;
+
+	switch (type) {
+	case PDNS_TXT:
+		if (!pdns_add_txt(out, "", 0))
+			return false;
+		for (k = 0; k < r->nstr; k++)
+			if (!pdns_append_txt(out, r->str[k], r->len[k]))
+				return false;
+		return true;
+	case PDNS_A:
+	case PDNS_AAAA:
+		if (r->nstr != 1 || inet_pton(type == PDNS_A ? AF_INET :
+		    AF_INET6, r->str[0], addr) != 1)
+			return true;	/* a bad address is skipped */
+		return pdns_add_addr(out, type, addr);
+	case PDNS_MX:
+		if (r->nstr != 2)
+			return true;
+		return pdns_add_name(out, type, (uint16_t)atoi(r->str[0]),
+		    r->str[1]);
+	case PDNS_PTR:
+		return r->nstr == 1 ? pdns_add_name(out, type, 0, r->str[0]) :
+		    true;
+	}
+	return true;
+}
+
+enum pdns_rc
+zonefile_lookup(void *arg, const char *qname, enum pdns_type type,
+    struct pdns_answer *out)
 {
 	struct zonefile *z = arg;
 	char name[512];
-	size_t i, k, found = 0;
+	size_t i;
+	int depth;
+	bool exists;
 
 	snprintf(name, sizeof(name), "%s", qname);
 	lower_nodot(name);
-	for (i = 0; i < z->n; i++) {
-		if (strcmp(z->r[i].name, name) != 0)
-			continue;
-		if (strcmp(z->r[i].type, "SERVFAIL") == 0)
-			return DKIM_LOOKUP_TEMPFAIL;
-		if (strcmp(z->r[i].type, "TXT") != 0)
-			continue;
-		if (!dkim_txt_add_record(out))
-			return DKIM_LOOKUP_TEMPFAIL;
-		for (k = 0; k < z->r[i].nstr; k++)
-			if (!dkim_txt_add_string(out, z->r[i].str[k],
-			    z->r[i].len[k]))
-				return DKIM_LOOKUP_TEMPFAIL;
-		found++;
+	for (depth = 0; depth < 8; depth++) {
+		const char *cname = NULL;
+
+		exists = false;
+		for (i = 0; i < z->n; i++) {
+			if (strcmp(z->r[i].name, name) != 0)
+				continue;
+			exists = true;
+			if (strcmp(z->r[i].type, "SERVFAIL") == 0) {
+				pdns_answer_clear(out);
+				return PDNS_TEMPFAIL;
+			}
+			if (strcmp(z->r[i].type, "CNAME") == 0 &&
+			    z->r[i].nstr == 1)
+				cname = z->r[i].str[0];
+			if (strcmp(z->r[i].type, type_name(type)) != 0)
+				continue;
+			if (!add_rdata(&z->r[i], type, out)) {
+				pdns_answer_clear(out);
+				return PDNS_TEMPFAIL;
+			}
+		}
+		if (out->n > 0)
+			return PDNS_OK;
+		if (cname == NULL)
+			return exists ? PDNS_NODATA : PDNS_NXDOMAIN;
+		snprintf(name, sizeof(name), "%s", cname);
+		lower_nodot(name);
 	}
-	return found ? DKIM_LOOKUP_OK : DKIM_LOOKUP_NOTFOUND;
+	return PDNS_PERMFAIL;	/* a CNAME loop */
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "dkim.h"
+#include "pdns.h"
 
 struct zonefile;
 
@@ -25,8 +26,12 @@ struct zonefile *zonefile_parse(const char *text, size_t len, char *why,
     size_t whylen);
 void zonefile_free(struct zonefile *z);
 
-/* zonefile_lookup_txt - a dkim_lookup_fn; arg is the struct zonefile. */
-enum dkim_lookup_rc zonefile_lookup_txt(void *arg, const char *qname,
-    struct dkim_txt *out);
+/*
+ * zonefile_lookup - a pdns_lookup_fn; arg is the struct zonefile. A name
+ * with a CNAME is followed (at most 8 deep). A name that exists only with
+ * other types gives PDNS_NODATA; an unknown name PDNS_NXDOMAIN.
+ */
+enum pdns_rc zonefile_lookup(void *arg, const char *qname,
+    enum pdns_type type, struct pdns_answer *out);
 
 #endif
