@@ -52,7 +52,8 @@ struct pdns_answer {
 	bool secure;		/* DNSSEC-validated answer */
 };
 
-/* The lookup callback. qname has no final dot. out starts empty. */
+/* The lookup callback. qname has no final dot. The callee initialises
+ * out; the caller clears it (pdns_answer_clear) whatever the result. */
 typedef enum pdns_rc (*pdns_lookup_fn)(void *arg, const char *qname,
     enum pdns_type type, struct pdns_answer *out);
 

@@ -47,17 +47,18 @@ EVP_PKEY *cli_load_key(const char *path, char *why, size_t whylen);
 /* cli_parse_epoch - a non-negative decimal number of seconds. */
 bool cli_parse_int64(const char *s, int64_t *out);
 
-/* The DNS a command uses: a zone file (--dns-file) for now. */
+/* The DNS a command uses: a zone file (--dns-file) or the resolver. */
 struct cli_dns {
-	struct zonefile *zf;	/* owned */
+	struct zonefile *zf;		/* owned, with --dns-file */
+	struct dns_resolver *res;	/* owned, otherwise */
 	struct pdns dns;	/* what policy/ and the DKIM adapter call */
 };
 
-/* cli_dns_open - set up d from --dns-file F (required until the resolver
- * layer lands) and point vo's key lookups at it; prints the reason and
- * returns false on failure. */
-bool cli_dns_open(const char *prog, const char *dnsfile, struct cli_dns *d,
-    struct dkim_verify_opts *vo);
+/* cli_dns_open - answer lookups from --dns-file F, or else resolve through
+ * upstream ("system" when NULL, or IP[@PORT]); point vo's key lookups at
+ * it. Prints the reason and returns false on failure. */
+bool cli_dns_open(const char *prog, const char *dnsfile, const char *upstream,
+    struct cli_dns *d, struct dkim_verify_opts *vo);
 void cli_dns_close(struct cli_dns *d);
 
 /* cli_write_message - write prefix (CRLF lines) and then the input's

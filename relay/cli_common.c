@@ -11,6 +11,7 @@
 #include <openssl/pem.h>
 
 #include "cli.h"
+#include "dns.h"
 #include "zonefile.h"
 
 void
@@ -153,24 +154,30 @@ cli_parse_int64(const char *s, int64_t *out)
 }
 
 bool
-cli_dns_open(const char *prog, const char *dnsfile, struct cli_dns *d,
-    struct dkim_verify_opts *vo)
+cli_dns_open(const char *prog, const char *dnsfile, const char *upstream,
+    struct cli_dns *d, struct dkim_verify_opts *vo)
 {
 	char why[DKIM_WHY_MAX];
 
 	memset(d, 0, sizeof(*d));
 	if (dnsfile == NULL) {
-		/* The DNS resolver arrives with the relay's resolver layer;
-		 * until then, a zone file is the only key source. */
-		cli_err(prog, "no key source: give --dns-file F");
-		return false;
+		struct dns_config cfg = { upstream, 0, NULL };
+
+		if ((d->res = dns_resolver_new(&cfg, why, sizeof(why))) ==
+		    NULL) {
+			cli_err(prog, "%s", why);
+			return false;
+		}
+		d->dns = dns_pdns(d->res);
+	} else {
+		if ((d->zf = zonefile_load(dnsfile, why, sizeof(why))) ==
+		    NULL) {
+			cli_err(prog, "%s", why);
+			return false;
+		}
+		d->dns.fn = zonefile_lookup;
+		d->dns.arg = d->zf;
 	}
-	if ((d->zf = zonefile_load(dnsfile, why, sizeof(why))) == NULL) {
-		cli_err(prog, "%s", why);
-		return false;
-	}
-	d->dns.fn = zonefile_lookup;
-	d->dns.arg = d->zf;
 	vo->lookup = pdns_dkim_lookup;
 	vo->lookup_arg = &d->dns;
 	return true;
@@ -180,6 +187,7 @@ void
 cli_dns_close(struct cli_dns *d)
 {
 	zonefile_free(d->zf);
+	dns_resolver_free(d->res);
 	memset(d, 0, sizeof(*d));
 }
 

@@ -20,7 +20,8 @@ seal_usage(FILE *fp)
 	fprintf(fp,
 	    "usage: arcrelay seal --domain D --selector S --key PEM "
 	    "--authserv-id ID\n"
-	    "         [--dns-file F] [--now EPOCH] [--headers a:b:c] "
+	    "         [--dns-file F | --resolver R] [--now EPOCH] "
+	    "[--headers a:b:c] "
 	    "[--use-authres] [FILE|-]\n"
 	    "  --headers LIST  fields the ARC-Message-Signature covers "
 	    "(default: the ARC list)\n"
@@ -84,6 +85,7 @@ cmd_seal(int argc, char **argv)
 		{ "now", required_argument, NULL, 'n' },
 		{ "headers", required_argument, NULL, 'H' },
 		{ "use-authres", no_argument, NULL, 'u' },
+		{ "resolver", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -95,6 +97,7 @@ cmd_seal(int argc, char **argv)
 	struct cli_input in;
 	struct dkim_buf results, fields;
 	const char *keyfile = NULL, *dnsfile = NULL, *path = "-";
+	const char *resolver = NULL;
 	const char *hlist = NULL;
 	char *hstore = NULL, **hv = NULL;
 	char why[DKIM_WHY_MAX] = "";
@@ -122,6 +125,9 @@ cmd_seal(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			so.now = vo.now;
+			break;
+		case 'R':
+			resolver = optarg;
 			break;
 		case 'h':
 			seal_usage(stdout);
@@ -154,7 +160,7 @@ cmd_seal(int argc, char **argv)
 		so.headers = (const char *const *)hv;
 		so.nheaders = nh;
 	}
-	if (!cli_dns_open("seal", dnsfile, &dns, &vo))
+	if (!cli_dns_open("seal", dnsfile, resolver, &dns, &vo))
 		goto out_key;
 	if (!cli_read_message("seal", path, &in))
 		goto out_key;

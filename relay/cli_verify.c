@@ -17,10 +17,12 @@ static void
 verify_usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: arcrelay verify [--dns-file F] [--now EPOCH] "
+	    "usage: arcrelay verify [--dns-file F | --resolver R] [--now EPOCH] "
 	    "[--authserv-id ID] [--json] [FILE|-]\n"
 	    "  --dns-file F      answer key lookups from zone file F "
 	    "instead of DNS\n"
+	    "  --resolver R      system (the default: /etc/resolv.conf) or "
+	    "IP[@PORT]\n"
 	    "  --now EPOCH       evaluate as if the time were EPOCH\n"
 	    "  --authserv-id ID  the authserv-id of the header "
 	    "(default: host name)\n"
@@ -37,10 +39,11 @@ cmd_verify(int argc, char **argv)
 		{ "now", required_argument, NULL, 'n' },
 		{ "authserv-id", required_argument, NULL, 'a' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "resolver", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dnsfile = NULL, *path = "-";
+	const char *dnsfile = NULL, *path = "-", *resolver = NULL;
 	char authserv[256] = "";
 	bool json = false;
 	struct dkim_verify_opts vo;
@@ -70,6 +73,9 @@ cmd_verify(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'R':
+			resolver = optarg;
+			break;
 		case 'h':
 			verify_usage(stdout);
 			return EXIT_DONE;
@@ -86,7 +92,7 @@ cmd_verify(int argc, char **argv)
 	}
 	if (authserv[0] == '\0' && gethostname(authserv, sizeof(authserv) - 1))
 		snprintf(authserv, sizeof(authserv), "localhost");
-	if (!cli_dns_open("verify", dnsfile, &dns, &vo))
+	if (!cli_dns_open("verify", dnsfile, resolver, &dns, &vo))
 		return EXIT_USAGE;
 	if (!cli_read_message("verify", path, &in))
 		goto out;

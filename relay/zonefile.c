@@ -418,6 +418,7 @@ zonefile_lookup(void *arg, const char *qname, enum pdns_type type,
 	int depth;
 	bool exists;
 
+	pdns_answer_init(out);
 	snprintf(name, sizeof(name), "%s", qname);
 	lower_nodot(name);
 	for (depth = 0; depth < 8; depth++) {

@@ -1,0 +1,89 @@
+#!/bin/bash
+# tests/dns/run.sh - the resolver and the CLI against a real DNS server:
+# Debian's unbound, started here on a loopback port with a test zone and
+# stopped on exit, plus a UDP/TCP port that never answers.
+# usage: run.sh ARCRELAY DNS_TEST WORKDIR
+set -uo pipefail
+A="$1"; T="$2"; W="$3"
+rm -rf "$W"; mkdir -p "$W"; cd "$W" || exit 2
+pass=0; fail=0
+check() { if [ "$2" == "$3" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); printf 'FAIL %s\n  got:  %s\n  want: %s\n' "$1" "$2" "$3"; fi; }
+
+UNBOUND=$(command -v unbound || echo /usr/sbin/unbound)
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+silent=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+"$A" keygen --domain example.com --selector live --out . >/dev/null
+# The published record as unbound local-data: one TXT, several strings.
+strings=$(sed -n 's/^ *\("[^"]*"\).*/\1/p' live.txt | tr '\n' ' ')
+cat > unbound.conf <<CONF
+server:
+	interface: 127.0.0.1
+	port: $port
+	do-daemonize: no
+	chroot: ""
+	username: ""
+	directory: "$W"
+	pidfile: "$W/unbound.pid"
+	use-syslog: no
+	logfile: "$W/unbound.log"
+	verbosity: 1
+	access-control: 127.0.0.0/8 allow
+	do-ip6: no
+	module-config: "iterator"
+	local-zone: "example.com." static
+	local-data: 'sel._domainkey.example.com. 300 IN TXT "v=DKIM1; k=rsa; " "p=AAAABBBB" "CCCCDDDD"'
+	local-data: 'live._domainkey.example.com. 300 IN TXT $strings'
+	local-data: 'example.com. 300 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"'
+	local-data: '_dmarc.example.com. 300 IN TXT "v=DMARC1; p=reject"'
+	local-data: 'example.com. 300 IN MX 10 mx.example.com.'
+	local-data: 'mx.example.com. 300 IN A 192.0.2.25'
+	local-data: 'mx.example.com. 300 IN AAAA 2001:db8::25'
+remote-control:
+	control-enable: no
+CONF
+"$UNBOUND" -d -c unbound.conf > unbound.out 2>&1 &
+ub=$!
+# A port that takes queries and never answers (UDP and TCP).
+/usr/bin/python3 - "$silent" > /dev/null 2>&1 <<'PY' &
+import socket, sys, time
+port = int(sys.argv[1])
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", port))
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("127.0.0.1", port)); t.listen(16)
+t.settimeout(0.2); u.settimeout(0.2)
+end = time.time() + 300
+while time.time() < end:
+    for s in (u, t):
+        try:
+            s.recv(512) if s is u else s.accept()
+        except Exception:
+            pass
+PY
+sil=$!
+trap 'kill $ub $sil 2>/dev/null; wait 2>/dev/null' EXIT
+
+for _ in $(seq 50); do grep -q "start of service" unbound.log 2>/dev/null && break; sleep 0.1; done
+check "unbound started" "$(grep -c 'start of service' unbound.log 2>/dev/null)" 1
+
+# The resolver API: threads, async on libevent, the silent server.
+out=$("$T" "$port" "$silent"); echo "$out" | grep FAIL
+got=$(echo "$out" | tail -1)
+case "$got" in *" 0 failed") check "dns_test" ok ok ;; *) check "dns_test" "$got" "N passed, 0 failed" ;; esac
+
+# The CLI through the resolver: a signature whose key lives in the server.
+printf 'From: a@example.com\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nbody\r\n' > m.eml
+"$A" sign --domain example.com --selector live --key live.private m.eml > s.eml
+res() { "$A" verify --json --resolver "$1" s.eml | sed 's/,"arc":{.*//; s/.*"reason":"\([^"]*\)".*/\1/'; }
+check "verify through unbound" "$(res 127.0.0.1@$port)" "signature verified"
+"$A" sign --domain example.com --selector absent --key live.private m.eml > s.eml
+check "no key through unbound" "$(res 127.0.0.1@$port)" "no key for signature"
+"$A" sign --domain example.com --selector live --key live.private m.eml > s.eml
+start=$(date +%s)
+check "silent server" "$(res 127.0.0.1@$silent)" "DNS temporary failure"
+took=$(( $(date +%s) - start ))
+[ "$took" -le 8 ] && check "silent server within the timeout" ok ok || check "silent server within the timeout" "${took}s" "<= 8s"
+check "bad resolver is a usage error" "$("$A" verify --resolver not-an-ip s.eml >/dev/null 2>&1; echo $?)" 2
+
+printf '%d passed, %d failed\n' "$pass" "$fail"
+[ "$fail" -eq 0 ]
