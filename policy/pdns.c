@@ -53,6 +53,8 @@ pdns_add_txt(struct pdns_answer *a, const char *p, size_t n)
 	memcpy(r->txt, p, n);
 	r->txt[n] = '\0';
 	r->txt_len = n;
+	r->txt_strings = 1;
+	r->txt_longest = n;
 	return true;
 }
 
@@ -72,6 +74,9 @@ pdns_append_txt(struct pdns_answer *a, const char *p, size_t n)
 	r->txt = nt;
 	r->txt_len += n;
 	r->txt[r->txt_len] = '\0';
+	r->txt_strings++;
+	if (n > r->txt_longest)
+		r->txt_longest = n;
 	return true;
 }
 
@@ -116,6 +121,34 @@ pdns_lookup(const struct pdns *d, const char *qname, enum pdns_type type,
 	if (d == NULL || d->fn == NULL)
 		return PDNS_TEMPFAIL;
 	return d->fn(d->arg, qname, type, out);
+}
+
+static enum pdns_rc
+budget_lookup(void *arg, const char *qname, enum pdns_type type,
+    struct pdns_answer *out)
+{
+	struct pdns_budget *b = arg;
+
+	if (b->used >= b->max) {
+		b->exhausted = true;
+		pdns_answer_init(out);
+		return PDNS_TEMPFAIL;
+	}
+	b->used++;
+	return pdns_lookup(&b->inner, qname, type, out);
+}
+
+struct pdns
+pdns_budget_init(struct pdns_budget *b, const struct pdns *inner,
+    unsigned max)
+{
+	struct pdns d = { budget_lookup, b };
+
+	b->inner = *inner;
+	b->max = max;
+	b->used = 0;
+	b->exhausted = false;
+	return d;
 }
 
 const char *

@@ -44,6 +44,8 @@ struct pdns_rr {
 	char *txt;		/* owned: the TXT strings concatenated, with a
 				 * NUL after them; may hold NULs: use txt_len */
 	size_t txt_len;
+	size_t txt_strings;	/* how many character-strings it had */
+	size_t txt_longest;	/* the longest of them, in octets */
 };
 
 struct pdns_answer {
@@ -72,6 +74,21 @@ bool pdns_add_addr(struct pdns_answer *a, enum pdns_type type,
     const unsigned char *addr);
 bool pdns_add_name(struct pdns_answer *a, enum pdns_type type, uint16_t pref,
     const char *name);
+
+/*
+ * A per-message lookup budget: a struct pdns that forwards to another and
+ * answers PDNS_TEMPFAIL once max lookups have been made (RFC 7208 §4.6.4
+ * style limits are SPF's own; this caps everything one message may cost).
+ */
+struct pdns_budget {
+	struct pdns inner;
+	unsigned max, used;
+	bool exhausted;
+};
+
+/* pdns_budget_init - wrap inner; returns the struct pdns to hand out. */
+struct pdns pdns_budget_init(struct pdns_budget *b, const struct pdns *inner,
+    unsigned max);
 
 /* pdns_lookup - d->fn with the answer initialised; NULL d is TEMPFAIL. */
 enum pdns_rc pdns_lookup(const struct pdns *d, const char *qname,

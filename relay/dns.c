@@ -122,12 +122,13 @@ parse_result(int err, struct ub_result *res, enum pdns_type type,
 			ok = pdns_add_addr(out, type, d);
 			break;
 		case PDNS_TXT:
-			if (!pdns_add_txt(out, "", 0))
-				return PDNS_TEMPFAIL;
+			/* <len><octets>... ; a truncated string ends it. */
 			for (off = 0; off < n && ok; off += 1 + d[off]) {
 				if (off + 1 + d[off] > n)
-					break;	/* truncated string */
-				ok = pdns_append_txt(out,
+					break;
+				ok = off == 0 ? pdns_add_txt(out,
+				    (const char *)d + 1, d[0]) :
+				    pdns_append_txt(out,
 				    (const char *)d + off + 1, d[off]);
 			}
 			break;

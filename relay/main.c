@@ -15,6 +15,8 @@ static const struct {
 	{ "sign", cmd_sign, "add a DKIM signature to a message" },
 	{ "seal", cmd_seal, "verify, then add an ARC set to a message" },
 	{ "keygen", cmd_keygen, "make a signing key and its DNS record" },
+	{ "testkey", cmd_testkey, "check a published key record against a "
+	    "key" },
 };
 
 static void

@@ -384,9 +384,10 @@ add_rdata(const struct zrec *r, enum pdns_type type, struct pdns_answer *out)
 
 	switch (type) {
 	case PDNS_TXT:
-		if (!pdns_add_txt(out, "", 0))
+		if (!pdns_add_txt(out, r->nstr ? r->str[0] : "",
+		    r->nstr ? r->len[0] : 0))
 			return false;
-		for (k = 0; k < r->nstr; k++)
+		for (k = 1; k < r->nstr; k++)
 			if (!pdns_append_txt(out, r->str[k], r->len[k]))
 				return false;
 		return true;

@@ -105,5 +105,17 @@ check "reason expired" "$(reason exp.eml 1000007200)" "signature expired"
 check "not yet expired" "$(reason exp.eml 1000000100)" "signature verified"
 check "reason future" "$(reason exp.eml 999990000)" "signature from the future"
 
+# --- testkey: each problem named, exit 1 when there are problems
+tk() { "$A" testkey --domain example.com --selector "$1" --key "$2" --dns-file zone; }
+check "testkey ok" "$(tk rsa1 rsa1.private >/dev/null; echo $?)" 0
+contains "testkey ok line" "$(tk ed1 ed1.private)" "ok: ed25519 key, 256 bits"
+check "testkey mismatch exit" "$(tk rsa1 ed1.private >/dev/null; echo $?)" 1
+contains "testkey mismatch" "$(tk rsa1 ed1.private)" "the record is k=rsa but the private key is ed25519"
+"$A" keygen --domain example.com --selector other --out . >/dev/null
+contains "testkey wrong key" "$(tk rsa1 other.private)" "does not match the private key"
+contains "testkey revoked" "$(tk revoked rsa1.private)" "key revoked"
+contains "testkey missing" "$(tk nothere rsa1.private)" "no record (NXDOMAIN)"
+contains "testkey syntax" "$(tk broken rsa1.private)" "bad key record syntax"
+
 printf '%d passed, %d failed\n' "$pass" "$fail"
 [ "$fail" -eq 0 ]

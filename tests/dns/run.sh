@@ -83,6 +83,7 @@ start=$(date +%s)
 check "silent server" "$(res 127.0.0.1@$silent)" "DNS temporary failure"
 took=$(( $(date +%s) - start ))
 [ "$took" -le 8 ] && check "silent server within the timeout" ok ok || check "silent server within the timeout" "${took}s" "<= 8s"
+check "testkey through unbound" "$("$A" testkey --domain example.com --selector live --key live.private --resolver 127.0.0.1@$port | tail -1)" "ok: rsa key, 2048 bits"
 check "bad resolver is a usage error" "$("$A" verify --resolver not-an-ip s.eml >/dev/null 2>&1; echo $?)" 2
 
 printf '%d passed, %d failed\n' "$pass" "$fail"
