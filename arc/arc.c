@@ -180,7 +180,7 @@ chain_collect(const struct dkim_msg *msg, struct chain *c, char *why,
 
 /* ------------------------------------------------ memoized lookups */
 
-#define MEMO_MAX 64
+#define MEMO_MAX (2 * ARC_MAX_SETS + 2)
 
 struct memo {
 	dkim_lookup_fn fn;
@@ -406,7 +406,15 @@ arc_validate(const struct dkim_msg *msg, const struct dkim_verify_opts *vo,
 	if (!verify_ams(msg, c, c->n, &o, bc, why, sizeof(why), &nomem))
 		CHAIN_FAIL("ARC-Message-Signature i=%u: %.100s%s", c->n, why,
 		    memo.exhausted ? " (key lookup budget exhausted)" : "");
-	/* §5.2 step 5: oldest-pass, while lookups remain. */
+	/* §5.2 step 6, before the optional step 5 so that the budget goes
+	 * to what decides the chain. */
+	for (i = c->n; i >= 1; i--)
+		if (!verify_seal(msg, c, i, &o, why, sizeof(why)))
+			CHAIN_FAIL("ARC-Seal i=%u: %.110s%s", i, why,
+			    memo.exhausted ? " (key lookup budget exhausted)" :
+			    "");
+	/* §5.2 step 5: oldest-pass. Out of lookups, it reports the lowest
+	 * instance actually verified, which claims no more than is known. */
 	out->oldest_pass = 0;
 	for (i = c->n - 1; i >= 1 && !nomem; i--) {
 		if (!verify_ams(msg, c, i, &o, bc, why, sizeof(why), &nomem)) {
@@ -414,12 +422,6 @@ arc_validate(const struct dkim_msg *msg, const struct dkim_verify_opts *vo,
 			break;
 		}
 	}
-	/* §5.2 step 6 */
-	for (i = c->n; i >= 1; i--)
-		if (!verify_seal(msg, c, i, &o, why, sizeof(why)))
-			CHAIN_FAIL("ARC-Seal i=%u: %.110s%s", i, why,
-			    memo.exhausted ? " (key lookup budget exhausted)" :
-			    "");
 	out->cv = DKIM_CV_PASS;
 	snprintf(out->reason, sizeof(out->reason), "%u ARC set%s verified",
 	    c->n, c->n == 1 ? "" : "s");

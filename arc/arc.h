@@ -18,7 +18,11 @@ extern "C" {
 #endif
 
 #define ARC_MAX_SETS 50			/* RFC 8617 §4.2.1 */
-#define ARC_DEFAULT_LOOKUP_BUDGET 16	/* distinct key names per message */
+/* Distinct key names one message may look up: the newest AMS and a seal
+ * per set, which is all that deciding the chain needs. oldest-pass uses
+ * what is left. A forged chain costs no more, and stops at its first
+ * seal that does not verify. */
+#define ARC_DEFAULT_LOOKUP_BUDGET (ARC_MAX_SETS + 1)
 
 struct arc_result {
 	enum dkim_cv cv;	/* none, pass or fail */
@@ -33,8 +37,10 @@ const char *arc_cv_str(enum dkim_cv cv);
  * arc_validate - RFC 8617 §5.2 over msg. Key lookups go through
  * o->lookup, answered at most once per name and for at most
  * lookup_budget distinct names (0: the default), so a forged chain of
- * 50 sets cannot make a hundred queries. DNS errors fail the chain
- * (§5.2.1). Returns DKIM_OK when validation finished, whatever the
+ * 50 sets cannot make a hundred queries. The seals are checked before
+ * the optional oldest-pass scan, which stops (reporting the lowest
+ * instance it did verify) when the budget runs out. DNS errors fail the
+ * chain (§5.2.1). Returns DKIM_OK when validation finished, whatever the
  * result.
  */
 enum dkim_status arc_validate(const struct dkim_msg *msg,
