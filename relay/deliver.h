@@ -1,0 +1,57 @@
+/*
+ * deliver.h - delivery of queued messages: to a maildir (the embedded
+ * default), to a relayhost (smtp:[HOST]:PORT) or to the recipient
+ * domain's MX (A/AAAA fallback), with an SMTP client on libevent
+ * (EHLO, opportunistic STARTTLS, PIPELINING when offered, SIZE respected,
+ * per-recipient results, one connection reused for one destination).
+ *
+ * 4xx replies and connection failures are retried on the configured
+ * schedule; a 5xx, or a message older than the lifetime, gets an RFC 3464
+ * bounce to the envelope sender (none for the null sender or for our own
+ * bounces). Each recipient ends in exactly one final log line.
+ */
+#ifndef ARCRELAY_DELIVER_H
+#define ARCRELAY_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "queue.h"
+
+struct event_base;
+struct dns_resolver;
+struct deliver;
+
+struct deliver_config {
+	const char *hostname;		/* EHLO name, bounce From domain */
+	const char *target;		/* default target (see above) */
+	/* per recipient domain override, or NULL: returns a target or NULL */
+	const char *(*route)(void *arg, const char *rcpt_domain);
+	void *route_arg;
+	const unsigned *retry;		/* seconds between attempts */
+	size_t nretry;
+	unsigned lifetime;		/* seconds */
+	unsigned connect_timeout;	/* seconds; 0: 30 */
+	unsigned command_timeout;	/* seconds; 0: 300 (RFC 5321 §4.5.3.2) */
+	unsigned max_connections;	/* at once; 0: 20 */
+	/* The relay's own DKIM signer for bounces; NULL: unsigned bounces. */
+	bool (*sign_bounce)(void *arg, const char *msg, size_t len,
+	    char **out, size_t *outlen);
+	void *sign_arg;
+};
+
+struct deliver *deliver_new(struct event_base *base, struct queue *q,
+    struct dns_resolver *dns, const struct deliver_config *cfg);
+
+/* deliver_load - pick up everything already queued (at start-up). */
+size_t deliver_load(struct deliver *d);
+
+/* deliver_add - a message just committed (env is copied). */
+void deliver_add(struct deliver *d, const struct q_envelope *env);
+
+/* deliver_idle - nothing in flight: for tests and graceful stops. */
+bool deliver_idle(const struct deliver *d);
+
+void deliver_free(struct deliver *d);
+
+#endif
