@@ -215,6 +215,14 @@ void
 report_json(FILE *fp, const struct dkim_verification *v,
     const struct arc_result *arc)
 {
+	report_json_open(fp, v, arc);
+	fputs("}\n", fp);
+}
+
+void
+report_json_open(FILE *fp, const struct dkim_verification *v,
+    const struct arc_result *arc)
+{
 	size_t k;
 
 	fputs("{\"dkim\":[", fp);
@@ -242,5 +250,5 @@ report_json(FILE *fp, const struct dkim_verification *v,
 	    "\"oldest_pass\":%u,\"reason\":", arc_cv_str(arc->cv),
 	    arc->instances, arc->oldest_pass);
 	json_string(fp, arc->reason);
-	fputs("}}\n", fp);
+	fputc('}', fp);
 }

@@ -18,6 +18,11 @@ void report_ar(FILE *fp, const char *authserv_id,
 void report_json(FILE *fp, const struct dkim_verification *v,
     const struct arc_result *arc);
 
+/* report_json_open - the same without the closing brace, for callers
+ * that add more members. */
+void report_json_open(FILE *fp, const struct dkim_verification *v,
+    const struct arc_result *arc);
+
 /*
  * report_resinfo - the results as the text of an ARC-Authentication-Results
  * header after the authserv-id: "dkim=pass header.d=.. ...; arc=pass",

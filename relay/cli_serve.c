@@ -1,0 +1,563 @@
+/*
+ * cli_serve.c - `arcrelay serve`: the daemon. It wires the parts together:
+ * SMTP sessions on the event loop (smtpd), the pipeline on worker threads
+ * (authenticate, sign, seal, queue before the 250), and delivery on the
+ * loop (deliver). It decides which recipients are accepted: only
+ * addresses a rule claims, never an open relay.
+ *
+ * SIGTERM/SIGINT: stop accepting, let sessions and the pipeline finish
+ * within a grace period, then exit. SIGHUP: reload keys and the relay
+ * domains from the configuration without dropping connections.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "cli.h"
+#include "config.h"
+#include "deliver.h"
+#include "dns.h"
+#include "log.h"
+#include "pipeline.h"
+#include "queue.h"
+#include "smtpd.h"
+#include "zonefile.h"
+
+#define GRACE_SECONDS 30
+
+struct relay {
+	struct relay_config *cfg;	/* owned; replaced on SIGHUP */
+	pthread_mutex_t cfg_mu;		/* cfg is read by the rcpt hook only
+					 * on the loop thread; the lock
+					 * guards the swap */
+	struct event_base *base;
+	struct dns_resolver *res;
+	struct zonefile *zf;
+	struct pdns dns;
+	struct queue *q;
+	struct deliver *dl;
+	struct pipeline *pl;
+	struct smtpd *sd;
+	SSL_CTX *tls;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_done, *ev_grace;
+	pthread_mutex_t done_mu;
+	struct pipeline_job *done_list;	/* queued jobs for deliver_add */
+	size_t done_n, done_cap;
+	struct pipeline_job **done_v;
+	bool stopping;
+	int64_t stop_deadline;
+};
+
+/* --------------------------------------------------------------- keys */
+
+static EVP_PKEY *
+load_or_make_key(const struct relay_config *cfg, const char *path,
+    const char *domain, const char *selector, bool may_create, char *why,
+    size_t whylen)
+{
+	EVP_PKEY *k = cli_load_key(path, why, whylen);
+	FILE *fp;
+	char dir[1024], *slash;
+	unsigned char *der = NULL;
+	char *b64;
+	int n, fd;
+
+	if (k || !may_create || access(path, F_OK) == 0)
+		return k;
+	/* The embedded default: make the key on first start and print the
+	 * record to publish, once. */
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL) {
+		*slash = '\0';
+		for (char *p = dir + 1; *p; p++)
+			if (*p == '/') {
+				*p = '\0';
+				mkdir(dir, 0700);
+				*p = '/';
+			}
+		mkdir(dir, 0700);
+	}
+	if ((k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)) == NULL ||
+	    (fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0 ||
+	    (fp = fdopen(fd, "w")) == NULL) {
+		snprintf(why, whylen, "cannot create %s: %s", path,
+		    strerror(errno));
+		EVP_PKEY_free(k);
+		return NULL;
+	}
+	PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL);
+	fclose(fp);
+	if ((n = i2d_PUBKEY(k, &der)) > 0 &&
+	    (b64 = dkim_b64_encode(der, (size_t)n)) != NULL) {
+		printf("arcrelay: made a new signing key %s\n"
+		    "publish this record, then restart nothing:\n"
+		    "%s._domainkey.%s. IN TXT \"v=DKIM1; k=rsa; p=%s\"\n",
+		    path, selector, domain, b64);
+		fflush(stdout);
+		free(b64);
+	}
+	OPENSSL_free(der);
+	(void)cfg;
+	return k;
+}
+
+static bool
+load_keys(const struct relay_config *cfg, struct pipeline_keys *k, char *why,
+    size_t whylen)
+{
+	bool create = cfg->path == NULL;
+
+	memset(k, 0, sizeof(*k));
+	k->sign_key = load_or_make_key(cfg, cfg->sign_key, cfg->sign_domain,
+	    cfg->sign_selector, create, why, whylen);
+	if (k->sign_key == NULL)
+		return false;
+	k->sign_domain = strdup(cfg->sign_domain);
+	k->sign_selector = strdup(cfg->sign_selector);
+	if (cfg->arc_key) {
+		if ((k->arc_key = cli_load_key(cfg->arc_key, why, whylen)) ==
+		    NULL) {
+			pipeline_keys_clear(k);
+			return false;
+		}
+		k->arc_domain = strdup(cfg->arc_domain ? cfg->arc_domain :
+		    cfg->sign_domain);
+		k->arc_selector = strdup(cfg->arc_selector ?
+		    cfg->arc_selector : cfg->sign_selector);
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------- recipients */
+
+/* rcpt_hook - accept only what a rule claims (never an open relay). */
+static bool
+rcpt_hook(void *arg, const struct smtpd_peer *peer, const char *mail_from,
+    const char *rcpt, char *reply, size_t replylen)
+{
+	struct relay *r = arg;
+	const char *at = strrchr(rcpt, '@');
+	const char *domain;
+	size_t i, dl;
+	bool ok = false;
+
+	if (at == NULL || at == rcpt || at[1] == '\0') {
+		snprintf(reply, replylen, "550 5.1.3 bad recipient address");
+		return false;
+	}
+	domain = at + 1;
+	dl = strlen(domain);
+	/* Routing tricks in the local part, and trailing-dot domains, are
+	 * refused whoever asks: a downstream might act on them. */
+	for (i = 0; rcpt + i < at; i++)
+		if (rcpt[i] == '%' || rcpt[i] == '!' || rcpt[i] == '@' ||
+		    rcpt[i] == '"' || rcpt[i] == ':') {
+			snprintf(reply, replylen, "550 5.7.1 relaying denied");
+			return false;
+		}
+	if (domain[dl - 1] == '.' || domain[0] == '[') {
+		snprintf(reply, replylen, "550 5.7.1 relaying denied");
+		return false;
+	}
+	pthread_mutex_lock(&r->cfg_mu);
+	if (r->cfg->loopback_any_rcpt && peer->loopback)
+		ok = true;
+	for (i = 0; i < r->cfg->ndomains && !ok; i++)
+		if (strcasecmp(r->cfg->domains[i].name, domain) == 0)
+			ok = true;
+	pthread_mutex_unlock(&r->cfg_mu);
+	if (!ok)
+		snprintf(reply, replylen, "550 5.7.1 relaying denied");
+	(void)mail_from;
+	return ok;
+}
+
+static const char *
+route(void *arg, const char *rcpt_domain)
+{
+	struct relay *r = arg;
+	const char *t = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&r->cfg_mu);
+	for (i = 0; i < r->cfg->ndomains; i++)
+		if (strcasecmp(r->cfg->domains[i].name, rcpt_domain) == 0)
+			t = r->cfg->domains[i].deliver;
+	pthread_mutex_unlock(&r->cfg_mu);
+	return t;
+}
+
+/* ------------------------------------------------------------- messages */
+
+static char *
+sdup(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+static void
+message_hook(void *arg, struct smtpd_txn *txn, const char *path)
+{
+	struct relay *r = arg;
+	const struct smtpd_peer *peer = smtpd_txn_peer(txn);
+	struct pipeline_job *job = calloc(1, sizeof(*job));
+	size_t k, n = smtpd_txn_nrcpt(txn);
+
+	if (job == NULL || (job->rcpt = calloc(n ? n : 1,
+	    sizeof(char *))) == NULL) {
+		free(job);
+		unlink(path);
+		smtpd_txn_done(txn, "451 4.3.0 temporary local problem");
+		return;
+	}
+	snprintf(job->path, sizeof(job->path), "%s", path);
+	job->client_ip = sdup(peer->addr);
+	job->helo = sdup(peer->helo);
+	job->session_id = sdup(peer->session_id);
+	job->sender = sdup(smtpd_txn_sender(txn));
+	job->tls = peer->tls;
+	for (k = 0; k < n; k++)
+		job->rcpt[job->nrcpt++] = sdup(smtpd_txn_rcpt(txn, k));
+	job->token = txn;
+	pipeline_submit(r->pl, job);
+}
+
+/* done_cb - on a worker thread: reply now; queued jobs go to the loop
+ * for delivery. */
+static void
+done_cb(void *arg, struct pipeline_job *job)
+{
+	struct relay *r = arg;
+
+	smtpd_txn_done(job->token, job->reply);
+	job->token = NULL;
+	if (!job->queued) {
+		pipeline_job_free(job);
+		return;
+	}
+	pthread_mutex_lock(&r->done_mu);
+	if (r->done_n == r->done_cap) {
+		size_t nc = r->done_cap ? r->done_cap * 2 : 64;
+		struct pipeline_job **nv = realloc(r->done_v,
+		    nc * sizeof(*nv));
+
+		if (nv == NULL) {
+			/* Still queued on disk: a restart picks it up. */
+			pthread_mutex_unlock(&r->done_mu);
+			pipeline_job_free(job);
+			return;
+		}
+		r->done_v = nv;
+		r->done_cap = nc;
+	}
+	r->done_v[r->done_n++] = job;
+	pthread_mutex_unlock(&r->done_mu);
+	event_active(r->ev_done, 0, 0);
+}
+
+static void
+on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay *r = arg;
+	struct pipeline_job **v;
+	size_t n, i;
+
+	pthread_mutex_lock(&r->done_mu);
+	v = r->done_v;
+	n = r->done_n;
+	r->done_v = NULL;
+	r->done_n = r->done_cap = 0;
+	pthread_mutex_unlock(&r->done_mu);
+	for (i = 0; i < n; i++) {
+		deliver_add(r->dl, &v[i]->qenv);
+		pipeline_job_free(v[i]);
+	}
+	free(v);
+}
+
+/* --------------------------------------------------------------- signals */
+
+static void
+check_stopped(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay *r = arg;
+	struct timeval tv = { 0, 100000 };
+
+	if ((smtpd_sessions(r->sd) == 0 && pipeline_busy(r->pl) == 0) ||
+	    (int64_t)time(NULL) >= r->stop_deadline) {
+		if (smtpd_sessions(r->sd))
+			smtpd_close_all(r->sd);
+		log_event(LOG_LVL_INFO, NULL, "event=stopped");
+		event_base_loopexit(r->base, NULL);
+		return;
+	}
+	evtimer_add(r->ev_grace, &tv);
+}
+
+static void
+on_term(evutil_socket_t sig, short what, void *arg)
+{
+	struct relay *r = arg;
+
+	if (r->stopping)
+		return;
+	r->stopping = true;
+	r->stop_deadline = (int64_t)time(NULL) + GRACE_SECONDS;
+	log_event(LOG_LVL_INFO, NULL, "event=stopping signal=%d grace=%ds",
+	    (int)sig, GRACE_SECONDS);
+	smtpd_stop(r->sd);
+	check_stopped(-1, 0, r);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct relay *r = arg;
+	struct relay_config *nc;
+	struct pipeline_keys keys;
+	char why[512];
+
+	if (r->cfg->path == NULL) {
+		log_event(LOG_LVL_INFO, NULL, "event=reload keys=kept "
+		    "reason=\"embedded configuration\"");
+		return;
+	}
+	if ((nc = config_load(r->cfg->path, why, sizeof(why))) == NULL ||
+	    !load_keys(nc, &keys, why, sizeof(why))) {
+		log_event(LOG_LVL_ERR, NULL, "event=reload result=refused "
+		    "reason=\"%s\"", why);
+		config_free(nc);
+		return;
+	}
+	pipeline_set_keys(r->pl, &keys);
+	pipeline_keys_clear(&keys);
+	pthread_mutex_lock(&r->cfg_mu);
+	/* Listen addresses, spool and limits need a restart; domains and
+	 * keys take effect now. */
+	{
+		struct cfg_domain *d = r->cfg->domains;
+		size_t n = r->cfg->ndomains;
+
+		r->cfg->domains = nc->domains;
+		r->cfg->ndomains = nc->ndomains;
+		nc->domains = d;
+		nc->ndomains = n;
+	}
+	pthread_mutex_unlock(&r->cfg_mu);
+	config_free(nc);
+	log_event(LOG_LVL_INFO, NULL, "event=reload result=ok");
+}
+
+/* ------------------------------------------------------------------ main */
+
+static SSL_CTX *
+tls_ctx(const struct relay_config *cfg, char *why, size_t whylen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (ctx == NULL ||
+	    !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	    SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) !=
+	    1 || SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(why, whylen, "TLS: cannot use %s and %s",
+		    cfg->tls_cert, cfg->tls_key);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+static int
+tmpfile_cb(void *arg, char *path, size_t pathlen)
+{
+	return queue_tmpfile(((struct relay *)arg)->q, path, pathlen);
+}
+
+static void
+serve_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: arcrelay serve [--config FILE]\n"
+	    "Without --config: listen on 127.0.0.1:2525, keep spool and keys "
+	    "under ./var/,\ndeliver to maildir:./var/outbox, accept any "
+	    "recipient from loopback clients.\n");
+}
+
+int
+cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cfgpath = NULL;
+	struct relay r;
+	struct pipeline_keys keys;
+	struct pipeline_opts po;
+	struct deliver_config dc;
+	struct smtpd_config sc;
+	struct smtpd_hooks hooks = { rcpt_hook, message_hook };
+	char why[1024];
+	size_t i;
+	int c, rc = EXIT_USAGE;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			cfgpath = optarg;
+			break;
+		case 'h':
+			serve_usage(stdout);
+			return EXIT_DONE;
+		default:
+			serve_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		serve_usage(stderr);
+		return EXIT_USAGE;
+	}
+	memset(&r, 0, sizeof(r));
+	memset(&keys, 0, sizeof(keys));
+	pthread_mutex_init(&r.cfg_mu, NULL);
+	pthread_mutex_init(&r.done_mu, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	log_init(false, LOG_LVL_INFO);
+	r.cfg = cfgpath ? config_load(cfgpath, why, sizeof(why)) :
+	    config_default();
+	if (r.cfg == NULL) {
+		cli_err("serve", "%s", cfgpath ? why : "out of memory");
+		goto out;
+	}
+	if (!load_keys(r.cfg, &keys, why, sizeof(why))) {
+		cli_err("serve", "%s", why);
+		goto out;
+	}
+	if (r.cfg->records) {
+		if ((r.zf = zonefile_load(r.cfg->records, why,
+		    sizeof(why))) == NULL) {
+			cli_err("serve", "%s", why);
+			goto out;
+		}
+		r.dns.fn = zonefile_lookup;
+		r.dns.arg = r.zf;
+	}
+	{
+		struct dns_config dcfg = { r.cfg->resolver,
+		    r.cfg->dns_timeout * 1000, NULL };
+
+		if ((r.res = dns_resolver_new(&dcfg, why, sizeof(why))) ==
+		    NULL) {
+			cli_err("serve", "%s", why);
+			goto out;
+		}
+		if (!r.zf)
+			r.dns = dns_pdns(r.res);
+	}
+	if (r.cfg->tls_cert && (r.tls = tls_ctx(r.cfg, why,
+	    sizeof(why))) == NULL) {
+		cli_err("serve", "%s", why);
+		goto out;
+	}
+	if ((r.q = queue_open(r.cfg->spool, why, sizeof(why))) == NULL) {
+		cli_err("serve", "%s", why);
+		goto out;
+	}
+	evthread_use_pthreads();
+	if ((r.base = event_base_new()) == NULL || !dns_attach(r.res, r.base))
+		goto out;
+
+	memset(&dc, 0, sizeof(dc));
+	dc.hostname = r.cfg->hostname;
+	dc.target = r.cfg->deliver;
+	dc.route = route;
+	dc.route_arg = &r;
+	dc.retry = r.cfg->retry;
+	dc.nretry = r.cfg->nretry;
+	dc.lifetime = r.cfg->lifetime;
+	if ((r.dl = deliver_new(r.base, r.q, r.res, &dc)) == NULL) {
+		cli_err("serve", "cannot start delivery");
+		goto out;
+	}
+	memset(&po, 0, sizeof(po));
+	po.hostname = r.cfg->hostname;
+	po.authserv_id = r.cfg->authserv_id;
+	po.dns = r.dns;
+	if ((r.pl = pipeline_new(r.cfg->workers, &po, &keys, r.q, done_cb,
+	    &r)) == NULL) {
+		cli_err("serve", "cannot start the pipeline");
+		goto out;
+	}
+	memset(&sc, 0, sizeof(sc));
+	sc.hostname = r.cfg->hostname;
+	sc.max_message_size = r.cfg->max_message_size;
+	sc.max_recipients = r.cfg->max_recipients;
+	sc.max_errors = r.cfg->max_errors;
+	sc.idle_timeout = r.cfg->idle_timeout;
+	sc.max_sessions = r.cfg->max_sessions;
+	sc.max_sessions_per_ip = r.cfg->max_sessions_per_ip;
+	sc.tls = r.tls;
+	sc.tmpfile = tmpfile_cb;
+	if ((r.sd = smtpd_new(r.base, &sc, &hooks, &r)) == NULL)
+		goto out;
+	for (i = 0; i < r.cfg->nlisten; i++) {
+		if (!smtpd_listen(r.sd, r.cfg->listen[i], why, sizeof(why))) {
+			cli_err("serve", "%s", why);
+			goto out;
+		}
+		log_event(LOG_LVL_INFO, NULL, "event=listening addr=%s",
+		    r.cfg->listen[i]);
+	}
+	r.ev_done = event_new(r.base, -1, 0, on_done, &r);
+	r.ev_grace = evtimer_new(r.base, check_stopped, &r);
+	r.ev_term = evsignal_new(r.base, SIGTERM, on_term, &r);
+	r.ev_int = evsignal_new(r.base, SIGINT, on_term, &r);
+	r.ev_hup = evsignal_new(r.base, SIGHUP, on_hup, &r);
+	if (!r.ev_done || !r.ev_grace || !r.ev_term || !r.ev_int ||
+	    !r.ev_hup || event_add(r.ev_term, NULL) || event_add(r.ev_int,
+	    NULL) || event_add(r.ev_hup, NULL))
+		goto out;
+	log_event(LOG_LVL_INFO, NULL, "event=started queued=%zu",
+	    deliver_load(r.dl));
+	event_base_dispatch(r.base);
+	rc = EXIT_DONE;
+out:
+	if (r.sd)
+		smtpd_free(r.sd);
+	pipeline_free(r.pl);	/* finishes queued jobs */
+	if (r.base)
+		on_done(-1, 0, &r);
+	deliver_free(r.dl);
+	if (r.ev_done) event_free(r.ev_done);
+	if (r.ev_grace) event_free(r.ev_grace);
+	if (r.ev_term) event_free(r.ev_term);
+	if (r.ev_int) event_free(r.ev_int);
+	if (r.ev_hup) event_free(r.ev_hup);
+	queue_close(r.q);
+	dns_resolver_free(r.res);
+	zonefile_free(r.zf);
+	SSL_CTX_free(r.tls);
+	if (r.base)
+		event_base_free(r.base);
+	pipeline_keys_clear(&keys);
+	config_free(r.cfg);
+	return rc;
+}

@@ -1,0 +1,110 @@
+/*
+ * pipeline.h - what happens to a message between the end of DATA and the
+ * 250: the relay's Received field, forged Authentication-Results removed,
+ * DKIM/ARC/SPF/DMARC evaluated, the AAR built, the relay's DKIM signature,
+ * then the ARC-Message-Signature and ARC-Seal, and the result durably
+ * queued. Worker threads do it; the event loop never does crypto or
+ * blocking DNS.
+ */
+#ifndef ARCRELAY_PIPELINE_H
+#define ARCRELAY_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/evp.h>
+
+#include "auth.h"
+#include "pdns.h"
+#include "queue.h"
+
+struct pipeline_keys {
+	EVP_PKEY *sign_key;		/* owned reference */
+	char *sign_domain, *sign_selector;	/* owned */
+	EVP_PKEY *arc_key;		/* owned reference */
+	char *arc_domain, *arc_selector;	/* owned */
+};
+
+struct pipeline_opts {
+	const char *hostname;
+	const char *authserv_id;
+	struct pdns dns;		/* thread-safe lookups */
+	enum dmarc_mode dmarc_mode;
+	const struct dmarc_psl *psl;
+	int64_t now;			/* 0: the clock (tests fix it) */
+};
+
+/* The SMTP envelope and client of one message. */
+struct pipeline_env {
+	const char *client_ip;
+	const char *helo;
+	bool tls;
+	const char *sender;		/* "" for the null reverse-path */
+	const char *const *rcpt;
+	size_t nrcpt;
+	const char *session_id;
+};
+
+enum pipeline_rc {
+	PIPE_OK = 0,		/* out holds the message to queue */
+	PIPE_TEMPFAIL,		/* 4xx: try again later */
+	PIPE_REJECT,		/* 5xx: the input is not a message */
+};
+
+/*
+ * pipeline_process - one message, synchronously, no threads: data in,
+ * the message the relay hands on in out (appended), the results in res
+ * (optional; caller frees with auth_results_free). reply gets the SMTP
+ * reply text for anything but PIPE_OK.
+ */
+enum pipeline_rc pipeline_process(const struct pipeline_opts *o,
+    const struct pipeline_keys *keys, struct dkim_keycache *kc,
+    const struct pipeline_env *env, const char *data, size_t len,
+    struct dkim_buf *out, struct auth_results *res, char *reply,
+    size_t replylen);
+
+/* ------------------------------------------------------ worker threads */
+
+struct pipeline;
+
+struct pipeline_job {
+	char path[512];		/* the DATA file; removed when done */
+	char *client_ip, *helo, *sender, *session_id;	/* owned */
+	char **rcpt;		/* owned */
+	size_t nrcpt;
+	bool tls;
+	void *token;		/* the caller's (the SMTP transaction) */
+	/* Filled by the worker: */
+	char reply[256];	/* the SMTP reply to send */
+	bool queued;
+	struct q_envelope qenv;	/* when queued: id, sender, recipients */
+};
+
+typedef void (*pipeline_done_fn)(void *arg, struct pipeline_job *job);
+
+/* pipeline_new - workers threads; done runs on a worker thread for every
+ * job, which it then owns (pipeline_job_free). Keys are copied by
+ * reference. */
+struct pipeline *pipeline_new(unsigned workers, const struct pipeline_opts *o,
+    const struct pipeline_keys *keys, struct queue *q, pipeline_done_fn done,
+    void *arg);
+
+/* pipeline_submit - queue a job (the pipeline owns it until done). */
+void pipeline_submit(struct pipeline *p, struct pipeline_job *job);
+
+/* pipeline_set_keys - new keys for messages started from now (SIGHUP). */
+void pipeline_set_keys(struct pipeline *p, const struct pipeline_keys *keys);
+
+/* pipeline_busy - jobs queued or in progress. */
+unsigned pipeline_busy(struct pipeline *p);
+
+/* pipeline_free - finish every queued job, then stop the workers. */
+void pipeline_free(struct pipeline *p);
+
+void pipeline_job_free(struct pipeline_job *job);
+void pipeline_keys_clear(struct pipeline_keys *k);
+/* pipeline_keys_copy - dst gets its own references and strings. */
+bool pipeline_keys_copy(struct pipeline_keys *dst,
+    const struct pipeline_keys *src);
+
+#endif
