@@ -1,0 +1,1376 @@
+/*
+ * config.c - arcrelay.conf, read and checked (see config.h).
+ *
+ * A line is split by split_line(), which does no I/O; the loader then
+ * looks the section or key up in the tables ("The tables", below)
+ * and hands the value to that key's setter. Adding a section is a key
+ * table, at most a begin/end hook, and one row in sections[].
+ *
+ * Owns: the relay_config it returns and every string and array in it.
+ *
+ * SECURITY: the file is trusted configuration, but it is still read with
+ * bounds (line length, number of listen and retry entries) and every value
+ * is checked before the daemon acts on it. Key files are opened only to
+ * check that they hold a private key; an encrypted key is refused rather
+ * than prompting for a passphrase.
+ */
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "config.h"
+
+#define CFG_LINE_MAX	4096	/* bytes in one line, without its newline */
+#define CFG_LISTEN_MAX	64
+#define CFG_RETRY_MAX	32
+#define CFG_KEYS_MAX	32	/* keys in one section's table */
+#define CFG_SECTIONS_MAX 16	/* rows in sections[] */
+
+#define MIB		(1024ULL * 1024)
+#define DAY		86400U
+
+/* The defaults, as config.h states them. */
+#define DEF_LISTEN	"127.0.0.1:2525"
+#define DEF_SPOOL	"./var/spool"
+#define DEF_DELIVER	"maildir:./var/outbox"
+#define DEF_SELECTOR	"arcrelay"
+#define DEF_KEY		"./var/keys/arcrelay.private"
+#define DEF_NO_DOMAIN	"localhost.localdomain"
+
+static const unsigned def_retry[] = { 60, 300, 1800, 7200 };
+
+/*
+ * Splitting lines (no I/O)
+ */
+
+enum line_kind { LINE_BLANK, LINE_SECTION, LINE_KEY };
+
+struct cfg_line {
+	enum line_kind kind;
+	char *name;		/* section or key name; points into the line */
+	char *arg;		/* section: its NAME or NULL; key: the value */
+};
+
+static bool
+is_ws(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static char *
+skip_ws(char *p)
+{
+	while (is_ws(*p))
+		p++;
+	return p;
+}
+
+/* rest_ok - after a value or header only whitespace and a comment. */
+static bool
+rest_ok(const char *p)
+{
+	while (is_ws(*p))
+		p++;
+	return *p == '\0' || *p == '#';
+}
+
+static bool
+is_name_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_';
+}
+
+/* A section's NAME: one word, no brackets, quotes or comment sign. */
+static bool
+is_arg_char(char c)
+{
+	return c != '\0' && !is_ws(c) && c != '[' && c != ']' && c != '"' &&
+	    c != '#';
+}
+
+/* split_quoted - p at the opening quote; unescapes \" and \\ in place. */
+static bool
+split_quoted(char *p, char **value, const char **reason)
+{
+	char *r = p + 1, *w = p;
+
+	*value = w;
+	for (;;) {
+		if (*r == '\0') {
+			*reason = "unterminated quoted value";
+			return false;
+		}
+		if (*r == '"')
+			break;
+		if (*r == '\\') {
+			if (r[1] != '"' && r[1] != '\\') {
+				*reason = "only \\\" and \\\\ may be escaped "
+				    "in a quoted value";
+				return false;
+			}
+			r++;
+		}
+		*w++ = *r++;
+	}
+	*w = '\0';
+	if (!rest_ok(r + 1)) {
+		*reason = "junk after the quoted value";
+		return false;
+	}
+	return true;
+}
+
+/*
+ * split_line - one line without its newline, split in place. A '#'
+ * starts a comment at the start of the line or after whitespace, so
+ * "a#b" keeps its '#'; quoting keeps spaces and '#' at either end.
+ */
+static bool
+split_line(char *line, struct cfg_line *out, const char **reason)
+{
+	char *p = skip_ws(line), *end;
+
+	out->name = out->arg = NULL;
+	if (*p == '\0' || *p == '#') {
+		out->kind = LINE_BLANK;
+		return true;
+	}
+	if (*p == '[') {
+		out->kind = LINE_SECTION;
+		p = skip_ws(p + 1);
+		out->name = p;
+		while (is_name_char(*p))
+			p++;
+		end = p;
+		p = skip_ws(p);
+		if (p != end && is_arg_char(*p)) {
+			out->arg = p;
+			while (is_arg_char(*p))
+				p++;
+			if (is_ws(*p)) {
+				*p = '\0';
+				p = skip_ws(p + 1);
+			}
+		}
+		if (end == out->name || *p != ']' || !rest_ok(p + 1)) {
+			*reason = "expected [section] or [section NAME]";
+			return false;
+		}
+		*p = '\0';
+		*end = '\0';
+		return true;
+	}
+	out->kind = LINE_KEY;
+	out->name = p;
+	while (is_name_char(*p))
+		p++;
+	end = p;
+	p = skip_ws(p);
+	if (end == out->name || *p != '=') {
+		*reason = "expected key = value";
+		return false;
+	}
+	*end = '\0';
+	p = skip_ws(p + 1);
+	if (*p == '"')
+		return split_quoted(p, &out->arg, reason);
+	out->arg = p;
+	for (end = p; *end != '\0'; end++)
+		if (*end == '#' && is_ws(end[-1]))
+			break;
+	while (end > p && is_ws(end[-1]))
+		end--;
+	*end = '\0';
+	return true;
+}
+
+/*
+ * Numbers, durations, sizes, names and addresses
+ */
+
+/* digits - a run of decimal digits, no sign; false on overflow. */
+static bool
+digits(const char **sp, uint64_t *out)
+{
+	const char *s = *sp;
+	uint64_t v = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return false;
+	for (; isdigit((unsigned char)*s); s++) {
+		unsigned d = (unsigned)(*s - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*sp = s;
+	*out = v;
+	return true;
+}
+
+bool
+config_duration(const char *s, unsigned *out)
+{
+	uint64_t v, mul = 1;
+
+	if (s == NULL || !digits(&s, &v))
+		return false;
+	switch (*s) {
+	case '\0':
+		break;
+	case 's':
+		s++;
+		break;
+	case 'm':
+		mul = 60;
+		s++;
+		break;
+	case 'h':
+		mul = 3600;
+		s++;
+		break;
+	case 'd':
+		mul = DAY;
+		s++;
+		break;
+	default:
+		return false;
+	}
+	if (*s != '\0' || v > UINT_MAX / mul)
+		return false;
+	*out = (unsigned)(v * mul);
+	return true;
+}
+
+bool
+config_size(const char *s, uint64_t *out)
+{
+	uint64_t v, mul = 1;
+
+	if (s == NULL || !digits(&s, &v))
+		return false;
+	switch (*s) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		mul = 1024;
+		s++;
+		break;
+	case 'm': case 'M':
+		mul = MIB;
+		s++;
+		break;
+	case 'g': case 'G':
+		mul = 1024 * MIB;
+		s++;
+		break;
+	default:
+		return false;
+	}
+	if (*s != '\0' || v > UINT64_MAX / mul)
+		return false;
+	*out = v * mul;
+	return true;
+}
+
+/* fmt_duration - seconds in the largest unit that divides them. */
+static void
+fmt_duration(uint64_t v, char *buf, size_t n)
+{
+	if (v != 0 && v % DAY == 0)
+		snprintf(buf, n, "%llud", (unsigned long long)(v / DAY));
+	else if (v != 0 && v % 3600 == 0)
+		snprintf(buf, n, "%lluh", (unsigned long long)(v / 3600));
+	else if (v != 0 && v % 60 == 0)
+		snprintf(buf, n, "%llum", (unsigned long long)(v / 60));
+	else
+		snprintf(buf, n, "%llus", (unsigned long long)v);
+}
+
+static void
+fmt_size(uint64_t v, char *buf, size_t n)
+{
+	if (v != 0 && v % (1024 * MIB) == 0)
+		snprintf(buf, n, "%lluG", (unsigned long long)(v / (1024 * MIB)));
+	else if (v != 0 && v % MIB == 0)
+		snprintf(buf, n, "%lluM", (unsigned long long)(v / MIB));
+	else if (v != 0 && v % 1024 == 0)
+		snprintf(buf, n, "%lluk", (unsigned long long)(v / 1024));
+	else
+		snprintf(buf, n, "%llu", (unsigned long long)v);
+}
+
+#define NAME_UNDERSCORE	0x1	/* '_' in labels (DKIM domains, selectors) */
+#define NAME_NUMERIC	0x2	/* an all-digit last label (selectors) */
+
+/*
+ * dns_name_ok - dot-separated labels of letters, digits and '-', 1-63
+ * octets each, at most 253 in all, one final dot allowed. Unless
+ * NAME_NUMERIC, an all-digit last label is refused: in a host name that
+ * is a mistyped IPv4 address.
+ */
+static bool
+dns_name_ok(const char *s, unsigned flags)
+{
+	size_t n = strlen(s), label = 0, i;
+	bool digits_only = true;
+
+	if (n > 0 && s[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253)
+		return false;
+	for (i = 0; i <= n; i++) {
+		char ch = i < n ? s[i] : '.';
+
+		if (ch == '.') {
+			if (label == 0 || s[i - 1] == '-' ||
+			    s[i - label] == '-')
+				return false;
+			if (i < n)
+				digits_only = true;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)ch) && ch != '-' &&
+		    !((flags & NAME_UNDERSCORE) && ch == '_'))
+			return false;
+		if (!isdigit((unsigned char)ch))
+			digits_only = false;
+		if (++label > 63)
+			return false;
+	}
+	return !digits_only || (flags & NAME_NUMERIC);
+}
+
+static bool
+ipv4_ok(const char *s)
+{
+	struct in_addr a;
+
+	return inet_pton(AF_INET, s, &a) == 1;
+}
+
+static bool
+ipv6_ok(const char *s)
+{
+	struct in6_addr a;
+
+	return inet_pton(AF_INET6, s, &a) == 1;
+}
+
+static bool
+port_ok(const char *s)
+{
+	uint64_t v;
+
+	return digits(&s, &v) && *s == '\0' && v >= 1 && v <= 65535;
+}
+
+/*
+ * hostport_check - "HOST:PORT" or "[HOST]:PORT"; NULL or a reason. HOST
+ * is an IPv4 address or a name; in brackets an IPv6 address, and a name
+ * or IPv4 address too if bracket_names (smtp:[relayhost]:PORT).
+ */
+static const char *
+hostport_check(const char *s, bool bracket_names)
+{
+	char host[256];
+	const char *h, *colon;
+	size_t hl;
+	bool bracketed = *s == '[';
+
+	if (bracketed) {
+		const char *rb = strchr(s, ']');
+
+		if (rb == NULL)
+			return "no closing ]";
+		h = s + 1;
+		hl = (size_t)(rb - h);
+		colon = rb + 1;
+		if (*colon != ':')
+			return "no :PORT";
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return "no :PORT";
+		h = s;
+		hl = (size_t)(colon - s);
+		if (memchr(h, ':', hl) != NULL)
+			return "an IPv6 address goes in [brackets]";
+	}
+	if (hl == 0)
+		return "no host";
+	if (hl >= sizeof(host))
+		return "host too long";
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	if (!port_ok(colon + 1))
+		return "port must be 1 to 65535";
+	if (bracketed && ipv6_ok(host))
+		return NULL;
+	if (bracketed && !bracket_names)
+		return "only an IPv6 address goes in [brackets]";
+	if (!ipv4_ok(host) && !dns_name_ok(host, 0))
+		return "bad host";
+	return NULL;
+}
+
+/* target_check - a delivery target; NULL or a reason. */
+static const char *
+target_check(const char *v)
+{
+	if (strcmp(v, "mx") == 0)
+		return NULL;
+	if (strncmp(v, "maildir:", 8) == 0)
+		return v[8] != '\0' ? NULL : "maildir: needs a PATH";
+	if (strncmp(v, "smtp:", 5) == 0)
+		return hostport_check(v + 5, true);
+	return "not maildir:PATH, smtp:[HOST]:PORT, smtp:HOST:PORT or mx";
+}
+
+/* RFC 2045 token: what RFC 8601 allows for an unquoted authserv-id. */
+static bool
+token_ok(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f ||
+		    strchr("()<>@,;:\\\"/[]?=", *s) != NULL)
+			return false;
+	return true;
+}
+
+static bool
+user_ok(const char *s)
+{
+	if (*s == '\0' || *s == '-' || strlen(s) > 32)
+		return false;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && strchr("._-", *s) == NULL)
+			return false;
+	return true;
+}
+
+/* lower_name - a copy, lowercase, without its final dot. */
+static char *
+lower_name(const char *s)
+{
+	char *d = strdup(s);
+	size_t n;
+
+	if (d == NULL)
+		return NULL;
+	for (n = 0; d[n] != '\0'; n++)
+		d[n] = (char)tolower((unsigned char)d[n]);
+	if (n > 0 && d[n - 1] == '.')
+		d[n - 1] = '\0';
+	return d;
+}
+
+/* file_check - a readable regular file; NULL or a reason. */
+static const char *
+file_check(const char *path)
+{
+	struct stat st;
+
+	if (access(path, R_OK) != 0 || stat(path, &st) != 0)
+		return strerror(errno);
+	if (!S_ISREG(st.st_mode))
+		return "not a regular file";
+	return NULL;
+}
+
+/* Never prompt on the terminal for an encrypted key. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	return -1;
+}
+
+/*
+ * pem_key_check - a PEM private key, RSA (1024 bits or more) or Ed25519
+ * if dkim is set (what the signer accepts), any type otherwise (TLS).
+ */
+static const char *
+pem_key_check(const char *path, bool dkim)
+{
+	const char *why = NULL;
+	EVP_PKEY *k = NULL;
+	BIO *bio;
+	int id;
+
+	if ((bio = BIO_new_file(path, "r")) != NULL)
+		k = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+	BIO_free(bio);
+	ERR_clear_error();
+	if (k == NULL)
+		return "no unencrypted PEM private key in the file";
+	id = EVP_PKEY_get_base_id(k);
+	if (dkim && id != EVP_PKEY_RSA && id != EVP_PKEY_ED25519)
+		why = "not an RSA or Ed25519 key";
+	else if (dkim && id == EVP_PKEY_RSA && EVP_PKEY_get_bits(k) < 1024)
+		why = "RSA key shorter than 1024 bits";
+	EVP_PKEY_free(k);
+	return why;
+}
+
+/*
+ * The loader
+ */
+
+struct loader;
+struct key_def;
+
+/* A key's setter: checks v and stores it in field (in the section's
+ * struct); false after fail(). */
+typedef bool (*key_set)(struct loader *L, const struct key_def *k,
+    void *field, const char *v);
+
+struct key_def {
+	const char *name;
+	key_set set;
+	size_t off;		/* the field in the section's struct */
+	uint64_t lo, hi;	/* range of numbers, sizes and durations */
+	bool repeat;		/* may appear more than once */
+};
+
+struct section_def {
+	const char *name;
+	bool named;		/* [name NAME]: NAME required; else refused */
+	const struct key_def *keys;
+	size_t nkeys;
+	/* the struct the keys land in (NULL: the config); NULL after fail() */
+	void *(*begin)(struct loader *L, const char *arg);
+	/* checks once the section is complete (at the next header or EOF) */
+	bool (*end)(struct loader *L);
+};
+
+struct loader {
+	struct relay_config *c;
+	const char *path;
+	size_t lineno;
+	char *why;
+	size_t whylen;
+
+	const struct section_def *sec;	/* the current one, or NULL */
+	void *base;			/* where its keys land */
+	size_t sec_at;			/* the line of its header */
+	size_t key_at[CFG_KEYS_MAX];	/* line each of its keys was set */
+	size_t seen_at[CFG_SECTIONS_MAX]; /* unnamed sections: header line */
+
+	bool listen_set;		/* the file's listen replaced the default */
+	size_t *domain_at;		/* owned: header line of each domain */
+};
+
+static bool
+fail_at(struct loader *L, size_t line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (L->why != NULL && L->whylen > 0)
+		snprintf(L->why, L->whylen, "%s:%zu: %s", L->path, line, msg);
+	return false;
+}
+
+/* bad - a value refused: "KEY: "VALUE": reason" at the current line. */
+static bool
+bad(struct loader *L, const struct key_def *k, const char *v,
+    const char *reason)
+{
+	return fail_at(L, L->lineno, "%s: \"%s\": %s", k->name, v, reason);
+}
+
+static bool
+no_memory(struct loader *L)
+{
+	return fail_at(L, L->lineno, "out of memory");
+}
+
+static bool
+put_str(struct loader *L, char **field, char *v)
+{
+	if (v == NULL)
+		return no_memory(L);
+	free(*field);
+	*field = v;
+	return true;
+}
+
+/* key_line - where key name of the current section was set, or 0. */
+static size_t
+key_line(const struct loader *L, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < L->sec->nkeys; i++)
+		if (strcmp(L->sec->keys[i].name, name) == 0)
+			return L->key_at[i];
+	return 0;
+}
+
+/* The setters */
+
+static bool
+set_path(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	return put_str(L, field, strdup(v));
+}
+
+static bool
+set_file(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	const char *why = file_check(v);
+
+	if (why != NULL)
+		return bad(L, k, v, why);
+	return put_str(L, field, strdup(v));
+}
+
+static bool
+set_tls_key(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	const char *why = file_check(v);
+
+	if (why == NULL)
+		why = pem_key_check(v, false);
+	if (why != NULL)
+		return bad(L, k, v, why);
+	return put_str(L, field, strdup(v));
+}
+
+static bool
+set_dkim_key(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	const char *why = file_check(v);
+
+	if (why == NULL)
+		why = pem_key_check(v, true);
+	if (why != NULL)
+		return bad(L, k, v, why);
+	return put_str(L, field, strdup(v));
+}
+
+static bool
+set_hostname(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	if (!dns_name_ok(v, 0))
+		return bad(L, k, v, "not a host name");
+	return put_str(L, field, lower_name(v));
+}
+
+/* A signing domain: the signer wants at least two labels. */
+static bool
+set_sign_domain(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	const char *dot = strchr(v, '.');
+
+	if (!dns_name_ok(v, NAME_UNDERSCORE) || dot == NULL || dot[1] == '\0')
+		return bad(L, k, v, "not a domain name with a dot");
+	return put_str(L, field, lower_name(v));
+}
+
+static bool
+set_selector(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	if (!dns_name_ok(v, NAME_UNDERSCORE | NAME_NUMERIC) ||
+	    v[strlen(v) - 1] == '.')
+		return bad(L, k, v, "not a selector");
+	return put_str(L, field, lower_name(v));
+}
+
+static bool
+set_token(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	if (!token_ok(v))
+		return bad(L, k, v, "not a single token (no spaces or "
+		    "()<>@,;:\\\"/[]?=)");
+	return put_str(L, field, strdup(v));
+}
+
+static bool
+set_user(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	if (!user_ok(v))
+		return bad(L, k, v, "not a user name");
+	return put_str(L, field, strdup(v));
+}
+
+/* check_range - v in k's range, which is shown in the key's unit. */
+static bool
+check_range(struct loader *L, const struct key_def *k, const char *v,
+    uint64_t x, void (*fmt)(uint64_t, char *, size_t))
+{
+	char lo[32], hi[32], msg[96];
+
+	if (x >= k->lo && x <= k->hi)
+		return true;
+	if (fmt != NULL) {
+		fmt(k->lo, lo, sizeof(lo));
+		fmt(k->hi, hi, sizeof(hi));
+	} else {
+		snprintf(lo, sizeof(lo), "%llu", (unsigned long long)k->lo);
+		snprintf(hi, sizeof(hi), "%llu", (unsigned long long)k->hi);
+	}
+	snprintf(msg, sizeof(msg), "out of range (%s to %s)", lo, hi);
+	return bad(L, k, v, msg);
+}
+
+static bool
+set_uint(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	const char *s = v;
+	uint64_t x;
+
+	if (!digits(&s, &x) || *s != '\0')
+		return bad(L, k, v, "not a number");
+	if (!check_range(L, k, v, x, NULL))
+		return false;
+	*(unsigned *)field = (unsigned)x;
+	return true;
+}
+
+static bool
+set_size(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	uint64_t x;
+
+	if (!config_size(v, &x))
+		return bad(L, k, v, "not a size (like 1000, 10k, 50M, 1G)");
+	if (!check_range(L, k, v, x, fmt_size))
+		return false;
+	*(uint64_t *)field = x;
+	return true;
+}
+
+static bool
+set_duration(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	unsigned x;
+
+	if (!config_duration(v, &x))
+		return bad(L, k, v, "not a duration (like 90s, 5m, 2h, 5d)");
+	if (!check_range(L, k, v, x, fmt_duration))
+		return false;
+	*(unsigned *)field = x;
+	return true;
+}
+
+/* listen: the first one in the file replaces the default, the rest add. */
+static bool
+set_listen(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	struct relay_config *c = L->c;
+	const char *why;
+	char **nl, *s;
+	size_t i;
+
+	if ((why = hostport_check(v, false)) != NULL)
+		return bad(L, k, v, why);
+	if (!L->listen_set) {
+		for (i = 0; i < c->nlisten; i++)
+			free(c->listen[i]);
+		c->nlisten = 0;
+		L->listen_set = true;
+	}
+	for (i = 0; i < c->nlisten; i++)
+		if (strcmp(c->listen[i], v) == 0)
+			return bad(L, k, v, "listed twice");
+	if (c->nlisten == CFG_LISTEN_MAX)
+		return bad(L, k, v, "too many listen addresses (at most 64)");
+	if ((s = strdup(v)) == NULL)
+		return no_memory(L);
+	if ((nl = realloc(c->listen, (c->nlisten + 1) * sizeof(*nl))) == NULL) {
+		free(s);
+		return no_memory(L);
+	}
+	nl[c->nlisten++] = s;
+	c->listen = nl;
+	return true;
+}
+
+static bool
+set_resolver(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	char ip[64];
+	const char *at = strrchr(v, '@');
+	size_t n = at != NULL ? (size_t)(at - v) : strlen(v);
+
+	if (strcmp(v, "system") != 0) {
+		if (n >= sizeof(ip))
+			return bad(L, k, v, "not system or IP[@PORT]");
+		memcpy(ip, v, n);
+		ip[n] = '\0';
+		if (!ipv4_ok(ip) && !ipv6_ok(ip))
+			return bad(L, k, v, "not system or IP[@PORT]");
+		if (at != NULL && !port_ok(at + 1))
+			return bad(L, k, v, "port must be 1 to 65535");
+	}
+	return put_str(L, field, strdup(v));
+}
+
+static bool
+set_target(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	const char *why = target_check(v);
+
+	if (why != NULL)
+		return bad(L, k, v, why);
+	return put_str(L, field, strdup(v));
+}
+
+/* retry: durations apart by spaces; the schedule never goes down. */
+static bool
+set_retry(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	struct relay_config *c = L->c;
+	unsigned got[CFG_RETRY_MAX], *r;
+	char word[32], msg[160];
+	size_t n = 0, len;
+	const char *p = v;
+
+	for (;;) {
+		while (is_ws(*p))
+			p++;
+		if (*p == '\0')
+			break;
+		for (len = 0; p[len] != '\0' && !is_ws(p[len]); len++)
+			;
+		if (n == CFG_RETRY_MAX)
+			return bad(L, k, v, "more than 32 durations");
+		if (len >= sizeof(word))
+			return bad(L, k, v, "not durations (like 1m 5m 30m 2h)");
+		memcpy(word, p, len);
+		word[len] = '\0';
+		p += len;
+		if (!config_duration(word, &got[n])) {
+			snprintf(msg, sizeof(msg), "\"%s\" is not a duration "
+			    "(like 90s, 5m, 2h, 5d)", word);
+			return bad(L, k, v, msg);
+		}
+		if (got[n] < k->lo || got[n] > k->hi) {
+			char lo[32], hi[32];
+
+			fmt_duration(k->lo, lo, sizeof(lo));
+			fmt_duration(k->hi, hi, sizeof(hi));
+			snprintf(msg, sizeof(msg), "\"%s\" is out of range "
+			    "(%s to %s)", word, lo, hi);
+			return bad(L, k, v, msg);
+		}
+		if (n > 0 && got[n] < got[n - 1]) {
+			snprintf(msg, sizeof(msg), "not ascending (%s after a "
+			    "longer wait)", word);
+			return bad(L, k, v, msg);
+		}
+		n++;
+	}
+	if (n == 0)
+		return bad(L, k, v, "no durations");
+	if ((r = malloc(n * sizeof(*r))) == NULL)
+		return no_memory(L);
+	memcpy(r, got, n * sizeof(*r));
+	free(c->retry);
+	c->retry = r;
+	c->nretry = n;
+	return true;
+}
+
+/* Section hooks */
+
+/* [server]: TLS needs both halves; say so at the one that is there. */
+static bool
+server_end(struct loader *L)
+{
+	size_t cert = key_line(L, "tls_cert"), key = key_line(L, "tls_key");
+
+	if (cert != 0 && key == 0)
+		return fail_at(L, cert, "tls_cert without tls_key");
+	if (key != 0 && cert == 0)
+		return fail_at(L, key, "tls_key without tls_cert");
+	return true;
+}
+
+/* [signing]: all three or the section is refused. */
+static bool
+signing_end(struct loader *L)
+{
+	static const char *const need[] = { "domain", "selector", "key" };
+	char missing[64] = "";
+	size_t i;
+
+	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (key_line(L, need[i]) == 0)
+			snprintf(missing + strlen(missing),
+			    sizeof(missing) - strlen(missing), "%s%s",
+			    missing[0] != '\0' ? ", " : "", need[i]);
+	if (missing[0] != '\0')
+		return fail_at(L, L->sec_at, "[signing] is missing %s",
+		    missing);
+	return true;
+}
+
+/*
+ * [arc]: a key of its own under the signing domain and selector could
+ * never verify (that record holds the signing key), so it needs its own
+ * selector or domain.
+ */
+static bool
+arc_end(struct loader *L)
+{
+	size_t key = key_line(L, "key");
+
+	if (key != 0 && key_line(L, "selector") == 0 &&
+	    key_line(L, "domain") == 0)
+		return fail_at(L, key, "[arc] key without its own selector "
+		    "or domain");
+	return true;
+}
+
+/* [domain NAME]: one block per recipient domain. */
+static void *
+domain_begin(struct loader *L, const char *arg)
+{
+	struct relay_config *c = L->c;
+	struct cfg_domain *nd;
+	size_t *na, i;
+	char *name;
+
+	if (!dns_name_ok(arg, 0)) {
+		fail_at(L, L->lineno, "[domain %s]: not a domain name", arg);
+		return NULL;
+	}
+	if ((name = lower_name(arg)) == NULL) {
+		no_memory(L);
+		return NULL;
+	}
+	for (i = 0; i < c->ndomains; i++)
+		if (strcmp(c->domains[i].name, name) == 0) {
+			fail_at(L, L->lineno, "duplicate [domain %s] (first at "
+			    "line %zu)", name, L->domain_at[i]);
+			free(name);
+			return NULL;
+		}
+	nd = realloc(c->domains, (c->ndomains + 1) * sizeof(*nd));
+	if (nd != NULL)
+		c->domains = nd;
+	na = realloc(L->domain_at, (c->ndomains + 1) * sizeof(*na));
+	if (na != NULL)
+		L->domain_at = na;
+	if (nd == NULL || na == NULL) {
+		free(name);
+		no_memory(L);
+		return NULL;
+	}
+	na[c->ndomains] = L->lineno;
+	nd[c->ndomains].name = name;
+	nd[c->ndomains].deliver = NULL;
+	return &nd[c->ndomains++];
+}
+
+/*
+ * The tables
+ */
+
+#define CFG(f)	offsetof(struct relay_config, f)
+#define DOM(f)	offsetof(struct cfg_domain, f)
+#define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
+
+static const struct key_def server_keys[] = {
+	{ "listen", set_listen, 0, 0, 0, true },
+	{ "hostname", set_hostname, CFG(hostname), 0, 0, false },
+	{ "authserv_id", set_token, CFG(authserv_id), 0, 0, false },
+	{ "spool", set_path, CFG(spool), 0, 0, false },
+	{ "user", set_user, CFG(user), 0, 0, false },
+	{ "max_message_size", set_size, CFG(max_message_size), 1024,
+	    16 * 1024 * MIB, false },
+	{ "max_recipients", set_uint, CFG(max_recipients), 1, 100000, false },
+	{ "max_sessions", set_uint, CFG(max_sessions), 1, 100000, false },
+	{ "max_sessions_per_ip", set_uint, CFG(max_sessions_per_ip), 1,
+	    100000, false },
+	{ "max_errors", set_uint, CFG(max_errors), 1, 10000, false },
+	{ "idle_timeout", set_duration, CFG(idle_timeout), 1, DAY, false },
+	{ "tls_cert", set_file, CFG(tls_cert), 0, 0, false },
+	{ "tls_key", set_tls_key, CFG(tls_key), 0, 0, false },
+	{ "workers", set_uint, CFG(workers), 1, 256, false },
+};
+
+static const struct key_def dns_keys[] = {
+	{ "resolver", set_resolver, CFG(resolver), 0, 0, false },
+	{ "records", set_file, CFG(records), 0, 0, false },
+	{ "timeout", set_duration, CFG(dns_timeout), 1, 300, false },
+};
+
+static const struct key_def delivery_keys[] = {
+	{ "deliver", set_target, CFG(deliver), 0, 0, false },
+	{ "retry", set_retry, 0, 1, 30 * DAY, false },
+	{ "lifetime", set_duration, CFG(lifetime), 60, 365 * DAY, false },
+};
+
+static const struct key_def signing_keys[] = {
+	{ "domain", set_sign_domain, CFG(sign_domain), 0, 0, false },
+	{ "selector", set_selector, CFG(sign_selector), 0, 0, false },
+	{ "key", set_dkim_key, CFG(sign_key), 0, 0, false },
+};
+
+static const struct key_def arc_keys[] = {
+	{ "domain", set_sign_domain, CFG(arc_domain), 0, 0, false },
+	{ "selector", set_selector, CFG(arc_selector), 0, 0, false },
+	{ "key", set_dkim_key, CFG(arc_key), 0, 0, false },
+};
+
+static const struct key_def domain_keys[] = {
+	{ "deliver", set_target, DOM(deliver), 0, 0, false },
+};
+
+/* A key table and its length; a table too long for key_at[] fails to
+ * compile (the array size goes negative). */
+#define KEYS(t)	t, NKEYS(t) + 0 * sizeof(char[NKEYS(t) <= CFG_KEYS_MAX ? 1 : -1])
+
+/* Later: [list NAME], [forward ADDR] and [srs] are rows like these. */
+static const struct section_def sections[] = {
+	{ "server", false, KEYS(server_keys), NULL, server_end },
+	{ "dns", false, KEYS(dns_keys), NULL, NULL },
+	{ "delivery", false, KEYS(delivery_keys), NULL, NULL },
+	{ "signing", false, KEYS(signing_keys), NULL, signing_end },
+	{ "arc", false, KEYS(arc_keys), NULL, arc_end },
+	{ "domain", true, KEYS(domain_keys), domain_begin, NULL },
+};
+
+_Static_assert(NKEYS(sections) <= CFG_SECTIONS_MAX, "raise CFG_SECTIONS_MAX");
+
+/*
+ * Loading
+ */
+
+static bool
+end_section(struct loader *L)
+{
+	bool ok = L->sec == NULL || L->sec->end == NULL || L->sec->end(L);
+
+	L->sec = NULL;
+	L->base = NULL;
+	return ok;
+}
+
+static bool
+on_section(struct loader *L, const char *name, const char *arg)
+{
+	const struct section_def *sd = NULL;
+	size_t i;
+
+	if (!end_section(L))
+		return false;
+	for (i = 0; i < NKEYS(sections); i++)
+		if (strcmp(sections[i].name, name) == 0)
+			sd = &sections[i];
+	if (sd == NULL)
+		return fail_at(L, L->lineno, "unknown section [%s]", name);
+	if (sd->named && arg == NULL)
+		return fail_at(L, L->lineno, "[%s] needs a name: [%s NAME]",
+		    name, name);
+	if (!sd->named && arg != NULL)
+		return fail_at(L, L->lineno, "[%s] takes no name", name);
+	if (!sd->named) {
+		size_t *seen = &L->seen_at[sd - sections];
+
+		if (*seen != 0)
+			return fail_at(L, L->lineno, "duplicate [%s] (first "
+			    "at line %zu)", name, *seen);
+		*seen = L->lineno;
+	}
+	memset(L->key_at, 0, sizeof(L->key_at));
+	L->sec_at = L->lineno;
+	L->base = sd->begin != NULL ? sd->begin(L, arg) : L->c;
+	if (L->base == NULL)
+		return false;
+	L->sec = sd;
+	return true;
+}
+
+static bool
+on_key(struct loader *L, const char *name, const char *value)
+{
+	const struct key_def *k = NULL;
+	size_t i;
+
+	if (L->sec == NULL)
+		return fail_at(L, L->lineno, "%s: outside a section", name);
+	for (i = 0; i < L->sec->nkeys; i++)
+		if (strcmp(L->sec->keys[i].name, name) == 0) {
+			k = &L->sec->keys[i];
+			break;
+		}
+	if (k == NULL)
+		return fail_at(L, L->lineno, "unknown key %s in [%s]", name,
+		    L->sec->name);
+	if (L->key_at[i] != 0 && !k->repeat)
+		return fail_at(L, L->lineno, "duplicate key %s (first at line "
+		    "%zu)", name, L->key_at[i]);
+	if (*value == '\0')
+		return fail_at(L, L->lineno, "%s: empty value", name);
+	if (!k->set(L, k, (char *)L->base + k->off, value))
+		return false;
+	if (L->key_at[i] == 0)
+		L->key_at[i] = L->lineno;
+	return true;
+}
+
+static bool
+on_line(struct loader *L, char *line, size_t n)
+{
+	struct cfg_line cl;
+	const char *reason = NULL;
+	size_t i;
+
+	if (n > CFG_LINE_MAX)
+		return fail_at(L, L->lineno, "line longer than %d bytes",
+		    CFG_LINE_MAX);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)line[i] < ' ' && line[i] != '\t')
+			return fail_at(L, L->lineno, line[i] == '\0' ?
+			    "NUL byte in the line" :
+			    "control character in the line");
+	if (!split_line(line, &cl, &reason))
+		return fail_at(L, L->lineno, "%s", reason);
+	switch (cl.kind) {
+	case LINE_SECTION:
+		return on_section(L, cl.name, cl.arg);
+	case LINE_KEY:
+		return on_key(L, cl.name, cl.arg);
+	case LINE_BLANK:
+		break;
+	}
+	return true;
+}
+
+/* default_hostname - gethostname(), lowercase; "localhost" if unusable. */
+static char *
+default_hostname(void)
+{
+	char buf[256];
+
+	if (gethostname(buf, sizeof(buf)) != 0)
+		buf[0] = '\0';
+	buf[sizeof(buf) - 1] = '\0';
+	if (!dns_name_ok(buf, 0))
+		return strdup("localhost");
+	return lower_name(buf);
+}
+
+/*
+ * host_domain - the domain a host name sits in: "mx.example.com" gives
+ * "example.com"; a two-label name is a domain already; a bare name has
+ * none, so "localhost.localdomain".
+ */
+static const char *
+host_domain(const char *h)
+{
+	const char *dot = strchr(h, '.');
+
+	if (dot == NULL)
+		return DEF_NO_DOMAIN;
+	return strchr(dot + 1, '.') != NULL ? dot + 1 : h;
+}
+
+static char **
+str_list(const char *s)
+{
+	char **l = calloc(1, sizeof(*l));
+
+	if (l != NULL && (l[0] = strdup(s)) == NULL) {
+		free(l);
+		l = NULL;
+	}
+	return l;
+}
+
+/* config_base - the defaults that do not follow from the hostname. */
+static struct relay_config *
+config_base(void)
+{
+	struct relay_config *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->listen = str_list(DEF_LISTEN);
+	c->nlisten = c->listen != NULL ? 1 : 0;
+	c->hostname = default_hostname();
+	c->spool = strdup(DEF_SPOOL);
+	c->max_message_size = 50 * MIB;
+	c->max_recipients = 100;
+	c->max_sessions = 500;
+	c->max_sessions_per_ip = 20;
+	c->max_errors = 10;
+	c->idle_timeout = 300;
+	c->workers = 2;
+	c->resolver = strdup("system");
+	c->dns_timeout = 5;
+	c->deliver = strdup(DEF_DELIVER);
+	if ((c->retry = malloc(sizeof(def_retry))) != NULL) {
+		memcpy(c->retry, def_retry, sizeof(def_retry));
+		c->nretry = sizeof(def_retry) / sizeof(def_retry[0]);
+	}
+	c->lifetime = 5 * DAY;
+	c->sign_selector = strdup(DEF_SELECTOR);
+	c->sign_key = strdup(DEF_KEY);
+	if (c->listen == NULL || c->hostname == NULL || c->spool == NULL ||
+	    c->resolver == NULL || c->deliver == NULL || c->retry == NULL ||
+	    c->sign_selector == NULL || c->sign_key == NULL) {
+		config_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* config_finish - the defaults that follow from the (final) hostname. */
+static bool
+config_finish(struct relay_config *c)
+{
+	if (c->authserv_id == NULL &&
+	    (c->authserv_id = strdup(c->hostname)) == NULL)
+		return false;
+	if (c->sign_domain == NULL &&
+	    (c->sign_domain = strdup(host_domain(c->hostname))) == NULL)
+		return false;
+	return true;
+}
+
+struct relay_config *
+config_default(void)
+{
+	struct relay_config *c = config_base();
+
+	if (c == NULL)
+		return NULL;
+	if (!config_finish(c)) {
+		config_free(c);
+		return NULL;
+	}
+	c->loopback_any_rcpt = true;
+	return c;
+}
+
+struct relay_config *
+config_load(const char *path, char *why, size_t whylen)
+{
+	struct loader L;
+	FILE *fp;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	bool ok = true;
+
+	memset(&L, 0, sizeof(L));
+	if (path == NULL) {
+		if (why != NULL && whylen > 0)
+			snprintf(why, whylen, "no configuration file given");
+		return NULL;
+	}
+	L.path = path;
+	L.why = why;
+	L.whylen = whylen;
+	if ((fp = fopen(path, "r")) == NULL) {
+		if (why != NULL && whylen > 0)
+			snprintf(why, whylen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if ((L.c = config_base()) == NULL) {
+		fclose(fp);
+		if (why != NULL && whylen > 0)
+			snprintf(why, whylen, "%s: out of memory", path);
+		return NULL;
+	}
+	while (ok && (n = getline(&line, &cap, fp)) != -1) {
+		L.lineno++;
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (n > 0 && line[n - 1] == '\r')
+			line[--n] = '\0';
+		ok = on_line(&L, line, (size_t)n);
+	}
+	if (ok && ferror(fp))
+		ok = fail_at(&L, L.lineno + 1, "read error: %s",
+		    strerror(errno));
+	if (ok)
+		ok = end_section(&L);
+	if (ok && (L.c->path = strdup(path)) == NULL)
+		ok = no_memory(&L);
+	if (ok && !config_finish(L.c))
+		ok = no_memory(&L);
+	free(line);
+	free(L.domain_at);
+	fclose(fp);
+	if (!ok) {
+		config_free(L.c);
+		return NULL;
+	}
+	return L.c;
+}
+
+void
+config_free(struct relay_config *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nlisten; i++)
+		free(c->listen[i]);
+	free(c->listen);
+	free(c->hostname);
+	free(c->authserv_id);
+	free(c->spool);
+	free(c->user);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->resolver);
+	free(c->records);
+	free(c->deliver);
+	free(c->retry);
+	free(c->sign_domain);
+	free(c->sign_selector);
+	free(c->sign_key);
+	free(c->arc_domain);
+	free(c->arc_selector);
+	free(c->arc_key);
+	for (i = 0; i < c->ndomains; i++) {
+		free(c->domains[i].name);
+		free(c->domains[i].deliver);
+	}
+	free(c->domains);
+	free(c->path);
+	free(c);
+}
