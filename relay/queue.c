@@ -1,0 +1,1258 @@
+/*
+ * queue.c - the durable on-disk queue (see queue.h).
+ *
+ * Layout under the spool: tmp/ holds files still being written (DATA
+ * streamed by sessions, and each commit's two files before their rename),
+ * queue/ holds ID.msg and ID.env, corrupt/ receives whatever a scan
+ * refused. The envelope is the commit point: it is renamed into queue/
+ * only after its message, so a .msg alone is a commit that never finished.
+ *
+ * Owns: the three directory fds, opened once by queue_open and never
+ * changed afterwards. The only state shared between threads is the id
+ * counter, which is atomic; every other call works on its own names.
+ *
+ * Untrusted input: envelope files read back from disk (a crash, a full
+ * disk or an operator's editor may have mangled them) and the
+ * peer-supplied strings stored in them (addresses, SMTP replies).
+ *
+ * SECURITY: every stored string is percent-encoded, so no value can begin
+ * a line or a field of its own. The parser accepts exactly one spelling
+ * of a given envelope, checks the SHA-256 line before reading anything
+ * else, and checks every count against the lines that follow before it
+ * allocates for them.
+ *
+ * Envelope file, version 1: LF line ends, one record per line, in this
+ * order and nothing else:
+ *
+ *	arcrelay-envelope 1
+ *	id ID
+ *	first-seen SECONDS
+ *	bounce 0|1
+ *	sender VALUE
+ *	rcpts N					(1 <= N <= ENV_MAX_RCPT)
+ *	rcpt STATE ATTEMPTS NEXT-RETRY ADDR REPLY	(N lines)
+ *	sha256 HEX				(of every byte before it)
+ *
+ * STATE is pending, delivered, failed or expired. Numbers are decimal with
+ * no sign and no leading zero. A VALUE (and ADDR, REPLY) is "=" followed by
+ * the string with '%' and every byte outside '!'..'~' written as %XX in
+ * uppercase hex; REPLY may also be "-" for none. HEX is lowercase. So a
+ * space only ever separates fields and a newline only ever ends a record.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "dkim.h"
+#include "queue.h"
+
+#define ENV_MAGIC	"arcrelay-envelope"
+#define ENV_VERSION	"1"
+#define ENV_MAX_FILE	(64u << 20)	/* bytes of one envelope file */
+#define ENV_MAX_RCPT	10000u
+#define ENV_MAX_ADDR	2048u		/* decoded bytes of sender or rcpt */
+#define ENV_MAX_REPLY	16384u		/* decoded bytes of last_reply */
+#define ORPHAN_AGE	60		/* seconds before a lone .msg is stale */
+#define NAME_LEN	(QUEUE_ID_MAX + 32)
+
+struct queue {
+	char *spool;		/* owned: the path given to queue_open */
+	int tmpfd;		/* SPOOL/tmp */
+	int qfd;		/* SPOOL/queue */
+	int cfd;		/* SPOOL/corrupt */
+};
+
+static const char *const state_name[] = {
+	[Q_PENDING] = "pending",
+	[Q_DELIVERED] = "delivered",
+	[Q_FAILED] = "failed",
+	[Q_EXPIRED] = "expired",
+};
+#define NSTATES (sizeof(state_name) / sizeof(state_name[0]))
+
+/* Numbers the names of temp files and keeps ids made in one microsecond
+ * apart; the only mutable state shared between threads. */
+static atomic_uint_fast32_t queue_seq;
+
+static void qwhy(char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* qwhy - a reason, when the caller gave room for one. */
+static void
+qwhy(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------ ids */
+
+/* id_valid - 1..QUEUE_ID_MAX-1 characters of [0-9A-Za-z]. Ids become file
+ * names, so nothing else may pass (no '/', no '.', no NUL). */
+static bool
+id_valid(const char *p, size_t n)
+{
+	if (n == 0 || n >= QUEUE_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+		    (c >= 'a' && c <= 'z')))
+			return false;
+	}
+	return true;
+}
+
+static bool
+id_valid_str(const char *id)
+{
+	return id != NULL && id_valid(id, strnlen(id, QUEUE_ID_MAX));
+}
+
+/*
+ * queue_new_id - 14 hex digits of microseconds since the epoch, 6 of the
+ * process counter, 8 random: 28 characters that sort by creation time
+ * (uppercase hex sorts like the numbers it spells). The random part keeps
+ * two processes, or a restart inside one microsecond, apart.
+ */
+static void
+queue_new_id(char out[QUEUE_ID_MAX], uint32_t *seqp)
+{
+	struct timespec ts;
+	uint64_t us;
+	uint32_t seq, rnd;
+
+	seq = (uint32_t)atomic_fetch_add(&queue_seq, 1);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+		rnd = (uint32_t)getpid() * 2654435761u ^ seq ^ (uint32_t)us;
+	snprintf(out, QUEUE_ID_MAX, "%014" PRIX64 "%06" PRIX32 "%08" PRIX32,
+	    us & UINT64_C(0xFFFFFFFFFFFFFF), seq & 0xFFFFFFu, rnd);
+	if (seqp)
+		*seqp = seq;
+}
+
+/* ------------------------------------------------------ the envelope text */
+
+static bool
+needs_escape(unsigned char c)
+{
+	return c <= ' ' || c > '~' || c == '%';
+}
+
+/* put_value - "=" and the percent-encoded string, or "-" for NULL. */
+static void
+put_value(struct dkim_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	if (s == NULL) {
+		dkim_buf_addc(b, '-');
+		return;
+	}
+	dkim_buf_addc(b, '=');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (needs_escape(c)) {
+			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+
+			dkim_buf_add(b, e, sizeof(e));
+		} else {
+			dkim_buf_addc(b, (char)c);
+		}
+	}
+}
+
+static void
+hex_lower(const unsigned char *p, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[p[i] >> 4];
+		out[2 * i + 1] = hex[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static bool
+sha256(const char *p, size_t n, unsigned char md[32])
+{
+	unsigned int mdlen = 0;
+
+	return EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) == 1 &&
+	    mdlen == 32;
+}
+
+/*
+ * env_check - what the parser would refuse, refused before writing: the
+ * queue never stores an envelope it could not load again.
+ */
+static bool
+env_check(const struct q_envelope *env, char *why, size_t whylen)
+{
+	if (!id_valid_str(env->id)) {
+		qwhy(why, whylen, "envelope id is not 1-%d of [0-9A-Za-z]",
+		    QUEUE_ID_MAX - 1);
+		return false;
+	}
+	if (env->sender == NULL ||
+	    strnlen(env->sender, ENV_MAX_ADDR + 1) > ENV_MAX_ADDR) {
+		qwhy(why, whylen, "sender is missing or longer than %u bytes",
+		    ENV_MAX_ADDR);
+		return false;
+	}
+	if (env->nrcpt == 0 || env->nrcpt > ENV_MAX_RCPT || env->rcpt == NULL) {
+		qwhy(why, whylen, "%zu recipients (want 1-%u)", env->nrcpt,
+		    ENV_MAX_RCPT);
+		return false;
+	}
+	if (env->first_seen < 0) {
+		qwhy(why, whylen, "first_seen is negative");
+		return false;
+	}
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		const struct q_rcpt *r = &env->rcpt[i];
+
+		if (r->addr == NULL || r->addr[0] == '\0' ||
+		    strnlen(r->addr, ENV_MAX_ADDR + 1) > ENV_MAX_ADDR) {
+			qwhy(why, whylen, "recipient %zu: address missing, "
+			    "empty or longer than %u bytes", i, ENV_MAX_ADDR);
+			return false;
+		}
+		if ((unsigned)r->state >= NSTATES) {
+			qwhy(why, whylen, "recipient %zu: state %d unknown", i,
+			    (int)r->state);
+			return false;
+		}
+		if (r->next_retry < 0) {
+			qwhy(why, whylen, "recipient %zu: next_retry negative",
+			    i);
+			return false;
+		}
+		if (r->last_reply != NULL &&
+		    strnlen(r->last_reply, ENV_MAX_REPLY + 1) > ENV_MAX_REPLY) {
+			qwhy(why, whylen, "recipient %zu: reply longer than %u "
+			    "bytes", i, ENV_MAX_REPLY);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* env_format - the envelope file for env (malloc'd, *len bytes). */
+static char *
+env_format(const struct q_envelope *env, size_t *len, char *why,
+    size_t whylen)
+{
+	struct dkim_buf b;
+	unsigned char md[32];
+	char hex[65];
+
+	if (!env_check(env, why, whylen))
+		return NULL;
+	dkim_buf_init(&b, ENV_MAX_FILE);
+	dkim_buf_addf(&b, "%s %s\nid %s\nfirst-seen %" PRId64 "\nbounce %d\n"
+	    "sender ", ENV_MAGIC, ENV_VERSION, env->id, env->first_seen,
+	    env->is_bounce ? 1 : 0);
+	put_value(&b, env->sender);
+	dkim_buf_addf(&b, "\nrcpts %zu\n", env->nrcpt);
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		const struct q_rcpt *r = &env->rcpt[i];
+
+		dkim_buf_addf(&b, "rcpt %s %u %" PRId64 " ",
+		    state_name[r->state], r->attempts, r->next_retry);
+		put_value(&b, r->addr);
+		dkim_buf_addc(&b, ' ');
+		put_value(&b, r->last_reply);
+		dkim_buf_addc(&b, '\n');
+	}
+	if (b.failed || !sha256(b.p, b.len, md)) {
+		dkim_buf_free(&b);
+		qwhy(why, whylen, "envelope too large or out of memory");
+		return NULL;
+	}
+	hex_lower(md, sizeof(md), hex);
+	dkim_buf_addf(&b, "sha256 %s\n", hex);
+	if (b.failed) {
+		dkim_buf_free(&b);
+		qwhy(why, whylen, "envelope too large or out of memory");
+		return NULL;
+	}
+	return dkim_buf_take(&b, len);
+}
+
+/* A cursor over the record lines; every line ends in LF (checked once). */
+struct cursor {
+	const char *p;
+	const char *end;
+	unsigned line;		/* number of the line last taken */
+};
+
+/* next_line - the next line without its LF; false at the end. */
+static bool
+next_line(struct cursor *c, const char **lp, size_t *ln)
+{
+	const char *nl;
+
+	if (c->p >= c->end)
+		return false;
+	nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
+	if (nl == NULL)
+		return false;
+	*lp = c->p;
+	*ln = (size_t)(nl - c->p);
+	c->p = nl + 1;
+	c->line++;
+	return true;
+}
+
+/* take_field - the bytes up to the next space (or the end of the line). */
+static bool
+take_field(const char **p, const char *end, const char **fp, size_t *fn)
+{
+	const char *sp;
+
+	if (*p > end)
+		return false;
+	sp = memchr(*p, ' ', (size_t)(end - *p));
+	*fp = *p;
+	if (sp) {
+		*fn = (size_t)(sp - *p);
+		*p = sp + 1;
+	} else {
+		*fn = (size_t)(end - *p);
+		*p = end + 1;	/* past the end: no further field */
+	}
+	return true;
+}
+
+/* keyword - the line is "KEY VALUE"; the value's bytes go to vp, vn. */
+static bool
+keyword(const char *lp, size_t ln, const char *key, const char **vp,
+    size_t *vn)
+{
+	size_t kl = strlen(key);
+
+	if (ln <= kl || memcmp(lp, key, kl) != 0 || lp[kl] != ' ')
+		return false;
+	*vp = lp + kl + 1;
+	*vn = ln - kl - 1;
+	return true;
+}
+
+/* parse_num - decimal, no sign, no leading zero, at most max. */
+static bool
+parse_num(const char *p, size_t n, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (n == 0 || n > 20 || (n > 1 && p[0] == '0'))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d;
+
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		d = (unsigned)(p[i] - '0');
+		if (d > max || v > (max - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+/* hexval - one hex digit in the given case (ten is 'A' or 'a'); the
+ * other case is not the spelling we write, so it is refused. */
+static int
+hexval(char c, char ten)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= ten && c <= ten + 5)
+		return c - ten + 10;
+	return -1;
+}
+
+/*
+ * parse_value - a VALUE field into a fresh string (*out, NULL for "-"
+ * when allowed). Only the spelling put_value writes is accepted: no
+ * escape for a byte that needs none, no literal byte that needs one, and
+ * no NUL, which a C string could not hold.
+ */
+static bool
+parse_value(const char *p, size_t n, size_t max, bool allow_none,
+    char **out, const char **err)
+{
+	char *s;
+	size_t o = 0;
+
+	*out = NULL;
+	if (n == 1 && p[0] == '-') {
+		if (allow_none)
+			return true;
+		*err = "value may not be absent";
+		return false;
+	}
+	if (n == 0 || p[0] != '=') {
+		*err = "value does not start with '='";
+		return false;
+	}
+	if ((s = malloc(n)) == NULL) {
+		*err = "out of memory";
+		return false;
+	}
+	for (size_t i = 1; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= n)
+				goto bad_escape;
+			hi = hexval(p[i + 1], 'A');
+			lo = hexval(p[i + 2], 'A');
+			if (hi < 0 || lo < 0)
+				goto bad_escape;
+			c = (unsigned char)(hi << 4 | lo);
+			if (c == 0 || !needs_escape(c))
+				goto bad_escape;
+			i += 2;
+		} else if (needs_escape(c)) {
+			free(s);
+			*err = "unencoded byte in value";
+			return false;
+		}
+		if (o >= max) {
+			free(s);
+			*err = "value too long";
+			return false;
+		}
+		s[o++] = (char)c;
+	}
+	s[o] = '\0';
+	*out = s;
+	return true;
+bad_escape:
+	free(s);
+	*err = "bad %-escape in value";
+	return false;
+}
+
+/*
+ * env_parse - an envelope file p[0..n) into a fresh envelope, or NULL
+ * with a reason. Straight down: any deviation from the format is the end.
+ * No I/O.
+ */
+static struct q_envelope *
+env_parse(const char *p, size_t n, char *why, size_t whylen)
+{
+	struct q_envelope *env = NULL;
+	struct cursor c;
+	const char *lp, *vp, *fp, *le, *err = NULL;
+	size_t ln, vn, fn, body, nlines = 0;
+	unsigned char md[32], want[32];
+	uint64_t v;
+
+	if (n == 0) {
+		qwhy(why, whylen, "empty file");
+		return NULL;
+	}
+	if (n > ENV_MAX_FILE) {
+		qwhy(why, whylen, "larger than %u bytes", ENV_MAX_FILE);
+		return NULL;
+	}
+	if (p[n - 1] != '\n') {
+		qwhy(why, whylen, "truncated: no final newline");
+		return NULL;
+	}
+
+	/* The checksum line first: nothing else is read unless it holds. */
+	body = n - 1;
+	while (body > 0 && p[body - 1] != '\n')
+		body--;
+	if (!keyword(p + body, n - 1 - body, "sha256", &vp, &vn) || vn != 64) {
+		qwhy(why, whylen, "truncated: no sha256 line at the end");
+		return NULL;
+	}
+	for (size_t i = 0; i < 32; i++) {
+		int hi = hexval(vp[2 * i], 'a'), lo = hexval(vp[2 * i + 1], 'a');
+
+		if (hi < 0 || lo < 0) {
+			qwhy(why, whylen, "sha256 line is not 64 lowercase hex "
+			    "digits");
+			return NULL;
+		}
+		want[i] = (unsigned char)(hi << 4 | lo);
+	}
+	if (!sha256(p, body, md)) {
+		qwhy(why, whylen, "cannot compute sha256");
+		return NULL;
+	}
+	if (memcmp(md, want, sizeof(md)) != 0) {
+		qwhy(why, whylen, "checksum mismatch");
+		return NULL;
+	}
+
+	c.p = p;
+	c.end = p + body;
+	c.line = 0;
+	if ((env = calloc(1, sizeof(*env))) == NULL) {
+		qwhy(why, whylen, "out of memory");
+		return NULL;
+	}
+
+	if (!next_line(&c, &lp, &ln) || ln < sizeof(ENV_MAGIC) ||
+	    memcmp(lp, ENV_MAGIC " ", sizeof(ENV_MAGIC)) != 0) {
+		err = "not an arcrelay envelope";
+		goto fail;
+	}
+	if (ln != sizeof(ENV_MAGIC) + strlen(ENV_VERSION) ||
+	    memcmp(lp + sizeof(ENV_MAGIC), ENV_VERSION,
+	    strlen(ENV_VERSION)) != 0) {
+		err = "unsupported envelope version";
+		goto fail;
+	}
+
+	if (!next_line(&c, &lp, &ln) || !keyword(lp, ln, "id", &vp, &vn) ||
+	    !id_valid(vp, vn)) {
+		err = "bad id record";
+		goto fail;
+	}
+	memcpy(env->id, vp, vn);
+	env->id[vn] = '\0';
+
+	if (!next_line(&c, &lp, &ln) ||
+	    !keyword(lp, ln, "first-seen", &vp, &vn) ||
+	    !parse_num(vp, vn, INT64_MAX, &v)) {
+		err = "bad first-seen record";
+		goto fail;
+	}
+	env->first_seen = (int64_t)v;
+
+	if (!next_line(&c, &lp, &ln) || !keyword(lp, ln, "bounce", &vp, &vn) ||
+	    !parse_num(vp, vn, 1, &v)) {
+		err = "bad bounce record";
+		goto fail;
+	}
+	env->is_bounce = v == 1;
+
+	if (!next_line(&c, &lp, &ln) || !keyword(lp, ln, "sender", &vp, &vn)) {
+		err = "bad sender record";
+		goto fail;
+	}
+	if (!parse_value(vp, vn, ENV_MAX_ADDR, false, &env->sender, &err))
+		goto fail;
+
+	if (!next_line(&c, &lp, &ln) || !keyword(lp, ln, "rcpts", &vp, &vn) ||
+	    !parse_num(vp, vn, ENV_MAX_RCPT, &v)) {
+		err = "bad rcpts record";
+		goto fail;
+	}
+	if (v == 0) {
+		err = "no recipients";
+		goto fail;
+	}
+	/* Count what follows before allocating for the count. */
+	for (const char *s = c.p; s < c.end; s++)
+		nlines += *s == '\n';
+	if (nlines != v) {
+		err = nlines < v ? "fewer recipient lines than rcpts says" :
+		    "more lines than rcpts says";
+		goto fail;
+	}
+	if ((env->rcpt = calloc((size_t)v, sizeof(*env->rcpt))) == NULL) {
+		err = "out of memory";
+		goto fail;
+	}
+	env->nrcpt = (size_t)v;
+
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		struct q_rcpt *r = &env->rcpt[i];
+		const char *f;
+		size_t k;
+
+		if (!next_line(&c, &lp, &ln) ||
+		    !keyword(lp, ln, "rcpt", &vp, &vn)) {
+			err = "bad rcpt record";
+			goto fail;
+		}
+		f = vp;
+		le = vp + vn;
+
+		take_field(&f, le, &fp, &fn);
+		for (k = 0; k < NSTATES; k++)
+			if (strlen(state_name[k]) == fn &&
+			    memcmp(state_name[k], fp, fn) == 0)
+				break;
+		if (k == NSTATES) {
+			err = "unknown recipient state";
+			goto fail;
+		}
+		r->state = (enum q_state)k;
+
+		if (!take_field(&f, le, &fp, &fn) ||
+		    !parse_num(fp, fn, UINT_MAX, &v)) {
+			err = "bad attempts field";
+			goto fail;
+		}
+		r->attempts = (unsigned)v;
+
+		if (!take_field(&f, le, &fp, &fn) ||
+		    !parse_num(fp, fn, INT64_MAX, &v)) {
+			err = "bad next-retry field";
+			goto fail;
+		}
+		r->next_retry = (int64_t)v;
+
+		if (!take_field(&f, le, &fp, &fn)) {
+			err = "missing address field";
+			goto fail;
+		}
+		if (!parse_value(fp, fn, ENV_MAX_ADDR, false, &r->addr, &err))
+			goto fail;
+		if (r->addr[0] == '\0') {
+			err = "empty recipient address";
+			goto fail;
+		}
+
+		if (!take_field(&f, le, &fp, &fn)) {
+			err = "missing reply field";
+			goto fail;
+		}
+		if (!parse_value(fp, fn, ENV_MAX_REPLY, true, &r->last_reply,
+		    &err))
+			goto fail;
+		if (f <= le) {
+			err = "extra fields in rcpt record";
+			goto fail;
+		}
+	}
+	return env;
+
+fail:
+	qwhy(why, whylen, "line %u: %s", c.line, err ? err : "malformed");
+	q_envelope_free(env);
+	return NULL;
+}
+
+void
+q_envelope_free(struct q_envelope *env)
+{
+	if (env == NULL)
+		return;
+	for (size_t i = 0; env->rcpt && i < env->nrcpt; i++) {
+		free(env->rcpt[i].addr);
+		free(env->rcpt[i].last_reply);
+	}
+	free(env->rcpt);
+	free(env->sender);
+	free(env);
+}
+
+/* ---------------------------------------------------------------- files */
+
+static bool
+write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/*
+ * put_file - create tmp/NAME holding p[0..n), fsynced. The file is locked
+ * while it is written so a concurrent scan does not take it for debris.
+ * On failure nothing is left behind.
+ */
+static bool
+put_file(struct queue *q, const char *name, const char *p, size_t n,
+    char *why, size_t whylen)
+{
+	int fd, e;
+
+	fd = openat(q->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	if (fd < 0) {
+		qwhy(why, whylen, "cannot create tmp/%s: %s", name,
+		    strerror(errno));
+		return false;
+	}
+	(void)flock(fd, LOCK_EX | LOCK_NB);
+	if (!write_all(fd, p, n) || fsync(fd) != 0) {
+		e = errno;
+		close(fd);
+		unlinkat(q->tmpfd, name, 0);
+		qwhy(why, whylen, "cannot write tmp/%s: %s", name, strerror(e));
+		return false;
+	}
+	if (close(fd) != 0) {
+		e = errno;
+		unlinkat(q->tmpfd, name, 0);
+		qwhy(why, whylen, "cannot write tmp/%s: %s", name, strerror(e));
+		return false;
+	}
+	return true;
+}
+
+/* install - put_file, then rename it to queue/FINAL. */
+static bool
+install(struct queue *q, const char *tmpname, const char *final,
+    const char *p, size_t n, char *why, size_t whylen)
+{
+	if (!put_file(q, tmpname, p, n, why, whylen))
+		return false;
+	if (renameat(q->tmpfd, tmpname, q->qfd, final) != 0) {
+		qwhy(why, whylen, "cannot rename tmp/%s to queue/%s: %s",
+		    tmpname, final, strerror(errno));
+		unlinkat(q->tmpfd, tmpname, 0);
+		return false;
+	}
+	return true;
+}
+
+/* read_at - the whole of DIR/NAME, a regular file of at most max bytes,
+ * malloc'd and NUL-terminated. */
+static char *
+read_at(int dirfd, const char *name, size_t max, size_t *lenp, char *why,
+    size_t whylen)
+{
+	struct stat st;
+	char *buf;
+	size_t got = 0, size;
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK);
+	if (fd < 0) {
+		qwhy(why, whylen, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		qwhy(why, whylen, "not a regular file");
+		return NULL;
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		qwhy(why, whylen, "larger than %zu bytes", max);
+		return NULL;
+	}
+	size = (size_t)st.st_size;
+	if ((buf = malloc(size + 1)) == NULL) {
+		close(fd);
+		qwhy(why, whylen, "out of memory");
+		return NULL;
+	}
+	while (got < size) {
+		ssize_t r = read(fd, buf + got, size - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			qwhy(why, whylen, "%s", r < 0 ? strerror(errno) :
+			    "file shrank while read");
+			free(buf);
+			close(fd);
+			return NULL;
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	buf[size] = '\0';
+	*lenp = size;
+	return buf;
+}
+
+static int
+open_dir_at(int at, const char *name, char *why, size_t whylen)
+{
+	int fd;
+
+	if (mkdirat(at, name, 0700) != 0 && errno != EEXIST) {
+		qwhy(why, whylen, "cannot create %s: %s", name,
+		    strerror(errno));
+		return -1;
+	}
+	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		qwhy(why, whylen, "cannot open %s: %s", name, strerror(errno));
+	return fd;
+}
+
+/* ------------------------------------------------------------ the queue */
+
+struct queue *
+queue_open(const char *spool, char *why, size_t whylen)
+{
+	struct queue *q;
+	int sfd;
+
+	if (spool == NULL || spool[0] == '\0') {
+		qwhy(why, whylen, "no spool directory given");
+		return NULL;
+	}
+	if ((q = calloc(1, sizeof(*q))) == NULL ||
+	    (q->spool = strdup(spool)) == NULL) {
+		free(q);
+		qwhy(why, whylen, "out of memory");
+		return NULL;
+	}
+	q->tmpfd = q->qfd = q->cfd = -1;
+	if ((sfd = open_dir_at(AT_FDCWD, spool, why, whylen)) < 0)
+		goto fail;
+	q->tmpfd = open_dir_at(sfd, "tmp", why, whylen);
+	if (q->tmpfd >= 0)
+		q->qfd = open_dir_at(sfd, "queue", why, whylen);
+	if (q->qfd >= 0)
+		q->cfd = open_dir_at(sfd, "corrupt", why, whylen);
+	/* New directories must survive a crash as well as the files in them. */
+	if (q->cfd >= 0 && fsync(sfd) != 0) {
+		qwhy(why, whylen, "cannot fsync %s: %s", spool, strerror(errno));
+		close(q->cfd);
+		q->cfd = -1;
+	}
+	close(sfd);
+	if (q->cfd < 0)
+		goto fail;
+	return q;
+fail:
+	queue_close(q);
+	return NULL;
+}
+
+void
+queue_close(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	if (q->tmpfd >= 0)
+		close(q->tmpfd);
+	if (q->qfd >= 0)
+		close(q->qfd);
+	if (q->cfd >= 0)
+		close(q->cfd);
+	free(q->spool);
+	free(q);
+}
+
+/*
+ * queue_tmpfile - the fd holds a lock on the file for as long as it (or a
+ * dup of it) stays open; queue_scan removes only files nobody holds.
+ */
+int
+queue_tmpfile(struct queue *q, char *path, size_t pathlen)
+{
+	char id[QUEUE_ID_MAX], name[NAME_LEN];
+	int fd, k;
+
+	queue_new_id(id, NULL);
+	snprintf(name, sizeof(name), "%s.data", id);
+	k = snprintf(path, pathlen, "%s/tmp/%s", q->spool, name);
+	if (k < 0 || (size_t)k >= pathlen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = openat(q->tmpfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return -1;
+	(void)flock(fd, LOCK_EX | LOCK_NB);
+	return fd;
+}
+
+/*
+ * queue_commit - the message first, then the envelope, each through tmp/
+ * with an fsync before its rename; then one fsync of queue/ makes both
+ * names durable. Journalling filesystems (ext4, XFS) commit renames in
+ * one directory in the order they were made, so a crash before that fsync
+ * can leave the message alone (swept up by queue_scan) but not the
+ * envelope alone. env->id keeps the new id even on failure, so that the
+ * caller can log it.
+ */
+bool
+queue_commit(struct queue *q, const char *data, size_t len,
+    struct q_envelope *env, char *why, size_t whylen)
+{
+	char tmsg[NAME_LEN], tenv[NAME_LEN], fmsg[NAME_LEN], fenv[NAME_LEN];
+	char *text;
+	size_t tlen;
+	uint32_t seq;
+	bool ok = false;
+
+	queue_new_id(env->id, &seq);
+	if ((text = env_format(env, &tlen, why, whylen)) == NULL)
+		return false;
+	snprintf(tmsg, sizeof(tmsg), "%s.%" PRIx32 ".msg", env->id, seq);
+	snprintf(tenv, sizeof(tenv), "%s.%" PRIx32 ".env", env->id, seq);
+	snprintf(fmsg, sizeof(fmsg), "%s.msg", env->id);
+	snprintf(fenv, sizeof(fenv), "%s.env", env->id);
+
+	if (!install(q, tmsg, fmsg, data ? data : "", data ? len : 0, why,
+	    whylen))
+		goto out;
+	if (!install(q, tenv, fenv, text, tlen, why, whylen)) {
+		unlinkat(q->qfd, fmsg, 0);
+		goto out;
+	}
+	if (fsync(q->qfd) != 0) {
+		qwhy(why, whylen, "cannot fsync queue/: %s", strerror(errno));
+		unlinkat(q->qfd, fenv, 0);
+		unlinkat(q->qfd, fmsg, 0);
+		(void)fsync(q->qfd);
+		goto out;
+	}
+	ok = true;
+out:
+	free(text);
+	return ok;
+}
+
+bool
+queue_update(struct queue *q, const struct q_envelope *env, char *why,
+    size_t whylen)
+{
+	char tenv[NAME_LEN], fenv[NAME_LEN];
+	struct stat st;
+	char *text;
+	size_t tlen;
+	uint32_t seq;
+	bool ok = false;
+
+	if ((text = env_format(env, &tlen, why, whylen)) == NULL)
+		return false;
+	seq = (uint32_t)atomic_fetch_add(&queue_seq, 1);
+	snprintf(tenv, sizeof(tenv), "%s.%" PRIx32 ".env", env->id, seq);
+	snprintf(fenv, sizeof(fenv), "%s.env", env->id);
+	/* An update must not bring a removed message's envelope back. */
+	if (fstatat(q->qfd, fenv, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		qwhy(why, whylen, "%s is not queued: %s", env->id,
+		    strerror(errno));
+		goto out;
+	}
+	if (!install(q, tenv, fenv, text, tlen, why, whylen))
+		goto out;
+	if (fsync(q->qfd) != 0) {
+		qwhy(why, whylen, "cannot fsync queue/: %s", strerror(errno));
+		goto out;
+	}
+	ok = true;
+out:
+	free(text);
+	return ok;
+}
+
+/* queue_remove - the envelope goes first: a crash in between leaves a
+ * lone message, which the scan sweeps up, never an envelope whose
+ * message is gone. False when the id was not queued or a step failed. */
+bool
+queue_remove(struct queue *q, const char *id)
+{
+	char fmsg[NAME_LEN], fenv[NAME_LEN];
+	bool found = false;
+
+	if (!id_valid_str(id))
+		return false;
+	snprintf(fmsg, sizeof(fmsg), "%s.msg", id);
+	snprintf(fenv, sizeof(fenv), "%s.env", id);
+	if (unlinkat(q->qfd, fenv, 0) == 0)
+		found = true;
+	else if (errno != ENOENT)
+		return false;
+	if (unlinkat(q->qfd, fmsg, 0) == 0)
+		found = true;
+	else if (errno != ENOENT)
+		return false;
+	return found && fsync(q->qfd) == 0;
+}
+
+char *
+queue_read(struct queue *q, const char *id, size_t *len)
+{
+	char fmsg[NAME_LEN];
+	size_t n = 0;
+	char *p;
+
+	if (!id_valid_str(id))
+		return NULL;
+	snprintf(fmsg, sizeof(fmsg), "%s.msg", id);
+	p = read_at(q->qfd, fmsg, SIZE_MAX - 1, &n, NULL, 0);
+	if (p && len)
+		*len = n;
+	return p;
+}
+
+/* ------------------------------------------------------------ the scan */
+
+struct entry {
+	char id[QUEUE_ID_MAX];
+	bool env, msg;
+};
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->id,
+	    ((const struct entry *)b)->id);
+}
+
+/* list_dir - a fresh DIR for the directory at fd, with its own offset so
+ * that scans on several threads do not share one. */
+static DIR *
+list_dir(int fd)
+{
+	int d = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir;
+
+	if (d < 0)
+		return NULL;
+	if ((dir = fdopendir(d)) == NULL)
+		close(d);
+	return dir;
+}
+
+/* sweep_tmp - remove what no live writer holds: after a crash that is
+ * everything, since the locks died with their process. */
+static void
+sweep_tmp(struct queue *q)
+{
+	struct dirent *de;
+	DIR *dir;
+
+	if ((dir = list_dir(q->tmpfd)) == NULL)
+		return;
+	while ((de = readdir(dir)) != NULL) {
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		fd = openat(q->tmpfd, de->d_name, O_RDONLY | O_CLOEXEC |
+		    O_NOFOLLOW | O_NONBLOCK);
+		if (fd < 0) {
+			if (errno == ELOOP)	/* a symlink: never ours */
+				unlinkat(q->tmpfd, de->d_name, 0);
+			continue;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			unlinkat(q->tmpfd, de->d_name, 0);
+		close(fd);
+	}
+	closedir(dir);
+}
+
+/* list_queue - the ids in queue/ with which of their files exist, sorted
+ * (oldest first, given how ids are made). Other names are left alone. */
+static struct entry *
+list_queue(struct queue *q, size_t *np)
+{
+	struct entry *v = NULL, *nv;
+	struct dirent *de;
+	size_t n = 0, cap = 0, k = 0;
+	DIR *dir;
+
+	*np = 0;
+	if ((dir = list_dir(q->qfd)) == NULL)
+		return NULL;
+	while ((de = readdir(dir)) != NULL) {
+		size_t l = strlen(de->d_name);
+		bool is_env;
+
+		if (l < 5 || (strcmp(de->d_name + l - 4, ".env") != 0 &&
+		    strcmp(de->d_name + l - 4, ".msg") != 0) ||
+		    !id_valid(de->d_name, l - 4))
+			continue;
+		is_env = de->d_name[l - 3] == 'e';
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
+				break;
+			v = nv;
+		}
+		memset(&v[n], 0, sizeof(v[n]));
+		memcpy(v[n].id, de->d_name, l - 4);
+		v[n].env = is_env;
+		v[n].msg = !is_env;
+		n++;
+	}
+	closedir(dir);
+	if (n == 0) {
+		free(v);
+		return NULL;
+	}
+	qsort(v, n, sizeof(*v), entry_cmp);
+	/* Fold an id's two names into one entry. */
+	for (size_t i = 0; i < n; i++) {
+		if (k > 0 && strcmp(v[k - 1].id, v[i].id) == 0) {
+			v[k - 1].env |= v[i].env;
+			v[k - 1].msg |= v[i].msg;
+		} else {
+			v[k++] = v[i];
+		}
+	}
+	*np = k;
+	return v;
+}
+
+/* move_aside - queue/NAME to corrupt/NAME. True when it moved or was
+ * already gone (*gone then says so). */
+static bool
+move_aside(struct queue *q, const char *name, bool *gone)
+{
+	*gone = false;
+	if (renameat(q->qfd, name, q->cfd, name) == 0)
+		return true;
+	if (errno == ENOENT) {
+		*gone = true;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * reject - move ID.env (and ID.msg) to corrupt/ and report it. An
+ * envelope that vanished meanwhile was removed by a live queue, not
+ * corrupted, and is not reported.
+ */
+static void
+reject(struct queue *q, const char *id, const char *why, queue_bad_fn bad,
+    void *arg, bool *moved)
+{
+	char fenv[NAME_LEN], fmsg[NAME_LEN], msg[256];
+	bool gone, gone_msg;
+	int e = 0;
+
+	snprintf(fenv, sizeof(fenv), "%s.env", id);
+	snprintf(fmsg, sizeof(fmsg), "%s.msg", id);
+	if (!move_aside(q, fenv, &gone))
+		e = errno;
+	if (gone)
+		return;
+	if (!move_aside(q, fmsg, &gone_msg) && e == 0)
+		e = errno;
+	*moved = true;
+	if (e != 0) {
+		snprintf(msg, sizeof(msg), "%s (not moved aside: %s)", why,
+		    strerror(e));
+		why = msg;
+	}
+	if (bad)
+		bad(arg, fenv, why);
+}
+
+size_t
+queue_scan(struct queue *q, queue_scan_fn fn, queue_bad_fn bad, void *arg)
+{
+	struct entry *v;
+	size_t n, loaded = 0;
+	bool moved = false;
+	time_t now = time(NULL);
+
+	sweep_tmp(q);
+	v = list_queue(q, &n);
+	for (size_t i = 0; i < n; i++) {
+		char name[NAME_LEN], other[NAME_LEN], why[256];
+		struct q_envelope *env;
+		struct stat st;
+		size_t len;
+		char *text;
+
+		if (!v[i].env) {
+			/* A commit cut short, or one still in flight: only the
+			 * old ones are debris. */
+			snprintf(name, sizeof(name), "%s.msg", v[i].id);
+			if (fstatat(q->qfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+			    now - st.st_mtime < ORPHAN_AGE)
+				continue;
+			snprintf(other, sizeof(other), "%s.env", v[i].id);
+			if (fstatat(q->qfd, other, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				continue;	/* its envelope arrived meanwhile */
+			if (renameat(q->qfd, name, q->cfd, name) == 0) {
+				moved = true;
+				if (bad)
+					bad(arg, name, "message without "
+					    "envelope");
+			} else if (errno != ENOENT && bad) {
+				snprintf(why, sizeof(why), "message without "
+				    "envelope (not moved aside: %s)",
+				    strerror(errno));
+				bad(arg, name, why);
+			}
+			continue;
+		}
+
+		snprintf(name, sizeof(name), "%s.env", v[i].id);
+		text = read_at(q->qfd, name, ENV_MAX_FILE, &len, why,
+		    sizeof(why));
+		if (text == NULL) {
+			/* Unreadable is corrupt; gone is a concurrent remove. */
+			if (fstatat(q->qfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				reject(q, v[i].id, why, bad, arg, &moved);
+			continue;
+		}
+		env = env_parse(text, len, why, sizeof(why));
+		free(text);
+		if (env == NULL) {
+			reject(q, v[i].id, why, bad, arg, &moved);
+			continue;
+		}
+		if (strcmp(env->id, v[i].id) != 0) {
+			q_envelope_free(env);
+			reject(q, v[i].id, "id record does not match the file "
+			    "name", bad, arg, &moved);
+			continue;
+		}
+		/* The message is looked up now, not taken from the listing: a
+		 * commit during the listing may show its envelope only. */
+		snprintf(name, sizeof(name), "%s.msg", v[i].id);
+		if (fstatat(q->qfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode)) {
+			q_envelope_free(env);
+			reject(q, v[i].id, "message file missing", bad, arg,
+			    &moved);
+			continue;
+		}
+		loaded++;
+		if (fn)
+			fn(arg, env);
+		else
+			q_envelope_free(env);
+	}
+	free(v);
+	if (moved) {
+		(void)fsync(q->cfd);
+		(void)fsync(q->qfd);
+	}
+	return loaded;
+}
