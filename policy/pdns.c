@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pdns.h"
 
@@ -128,14 +129,24 @@ budget_lookup(void *arg, const char *qname, enum pdns_type type,
     struct pdns_answer *out)
 {
 	struct pdns_budget *b = arg;
+	struct timespec t0, t1;
+	enum pdns_rc rc;
 
-	if (b->used >= b->max) {
-		b->exhausted = true;
+	if (b->used >= b->max || b->stalled) {
+		b->exhausted = b->used >= b->max;
 		pdns_answer_init(out);
 		return PDNS_TEMPFAIL;
 	}
 	b->used++;
-	return pdns_lookup(&b->inner, qname, type, out);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = pdns_lookup(&b->inner, qname, type, out);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* A temporary failure that took a second or more is a server not
+	 * answering, not a SERVFAIL: don't wait for it again. */
+	if (rc == PDNS_TEMPFAIL && (t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000 >= 1000)
+		b->stalled = true;
+	return rc;
 }
 
 struct pdns
@@ -148,6 +159,7 @@ pdns_budget_init(struct pdns_budget *b, const struct pdns *inner,
 	b->max = max;
 	b->used = 0;
 	b->exhausted = false;
+	b->stalled = false;
 	return d;
 }
 

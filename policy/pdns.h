@@ -84,6 +84,8 @@ struct pdns_budget {
 	struct pdns inner;
 	unsigned max, used;
 	bool exhausted;
+	bool stalled;		/* a lookup timed out: later ones fail fast,
+				 * so a silent server costs one timeout */
 };
 
 /* pdns_budget_init - wrap inner; returns the struct pdns to hand out. */

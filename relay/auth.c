@@ -9,15 +9,6 @@
 #include "auth.h"
 #include "report.h"
 
-/* mail_domain - the domain part of an address ("" when there is none). */
-static const char *
-mail_domain(const char *addr)
-{
-	const char *at = addr ? strrchr(addr, '@') : NULL;
-
-	return at ? at + 1 : "";
-}
-
 static enum dmarc_spf
 spf_for_dmarc(enum spf_res r)
 {

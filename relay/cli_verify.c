@@ -1,7 +1,8 @@
 /*
- * cli_verify.c - `arcrelay verify`: evaluate every DKIM signature and the
- * ARC chain of a message and print one Authentication-Results header, or
- * JSON.
+ * cli_verify.c - `arcrelay verify`: the authentication story of a message
+ * as a receiving server would tell it: every DKIM signature, the ARC
+ * chain, and with an envelope (--ip, --helo, --mail-from) SPF; DMARC for
+ * the author domain. One Authentication-Results header, or JSON.
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -9,23 +10,30 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cli.h"
-#include "report.h"
-#include "zonefile.h"
 
 static void
 verify_usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: arcrelay verify [--dns-file F | --resolver R] [--now EPOCH] "
-	    "[--authserv-id ID] [--json] [FILE|-]\n"
-	    "  --dns-file F      answer key lookups from zone file F "
-	    "instead of DNS\n"
+	    "usage: arcrelay verify [--dns-file F | --resolver R] [--now EPOCH]\n"
+	    "         [--authserv-id ID] [--ip ADDR --helo NAME --mail-from ADDR]\n"
+	    "         [--dmarc-mode rfc9989|rfc7489] [--json] [FILE|-]\n"
+	    "  --dns-file F      answer lookups from zone file F instead of "
+	    "DNS\n"
 	    "  --resolver R      system (the default: /etc/resolv.conf) or "
 	    "IP[@PORT]\n"
 	    "  --now EPOCH       evaluate as if the time were EPOCH\n"
 	    "  --authserv-id ID  the authserv-id of the header "
 	    "(default: host name)\n"
+	    "  --ip, --helo, --mail-from  the SMTP envelope, for SPF and "
+	    "DMARC's SPF leg;\n"
+	    "                    without them SPF is not evaluated and DMARC "
+	    "uses DKIM alone\n"
+	    "  --dmarc-mode M    rfc9989 (DNS Tree Walk, the default) or "
+	    "rfc7489 (Public\n"
+	    "                    Suffix List, pct=)\n"
 	    "  --json            print one JSON object instead\n"
 	    "Exit status: 0 when evaluation finished, whatever the "
 	    "results; 2 on bad usage or input.\n");
@@ -36,32 +44,41 @@ cmd_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dns-file", required_argument, NULL, 'd' },
+		{ "resolver", required_argument, NULL, 'R' },
 		{ "now", required_argument, NULL, 'n' },
 		{ "authserv-id", required_argument, NULL, 'a' },
+		{ "ip", required_argument, NULL, 'i' },
+		{ "helo", required_argument, NULL, 'H' },
+		{ "mail-from", required_argument, NULL, 'm' },
+		{ "dmarc-mode", required_argument, NULL, 'M' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "resolver", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dnsfile = NULL, *path = "-", *resolver = NULL;
-	char authserv[256] = "";
+	char authserv[256] = "", why[DKIM_WHY_MAX];
 	bool json = false;
+	struct auth_request ar;
+	struct auth_results res;
 	struct dkim_verify_opts vo;
 	struct cli_dns dns = { 0 };
-	struct dkim_verification *v = NULL;
-	struct arc_result arc;
+	struct dmarc_psl *psl = NULL;
 	struct cli_input in;
 	int c, rc = EXIT_USAGE;
 
-	dkim_verify_opts_init(&vo);
+	memset(&ar, 0, sizeof(ar));
+	ar.now = (int64_t)time(NULL);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd':
-			dnsfile = optarg;
-			break;
+		case 'd': dnsfile = optarg; break;
+		case 'R': resolver = optarg; break;
+		case 'i': ar.ip = optarg; break;
+		case 'H': ar.helo = optarg; break;
+		case 'm': ar.mail_from = optarg; break;
+		case 'j': json = true; break;
 		case 'n':
-			if (!cli_parse_int64(optarg, &vo.now)) {
+			if (!cli_parse_int64(optarg, &ar.now)) {
 				cli_err("verify", "--now takes seconds since "
 				    "the epoch, not '%s'", optarg);
 				return EXIT_USAGE;
@@ -70,11 +87,16 @@ cmd_verify(int argc, char **argv)
 		case 'a':
 			snprintf(authserv, sizeof(authserv), "%s", optarg);
 			break;
-		case 'j':
-			json = true;
-			break;
-		case 'R':
-			resolver = optarg;
+		case 'M':
+			if (strcmp(optarg, "rfc9989") == 0)
+				ar.dmarc_mode = DMARC_MODE_RFC9989;
+			else if (strcmp(optarg, "rfc7489") == 0)
+				ar.dmarc_mode = DMARC_MODE_RFC7489;
+			else {
+				cli_err("verify", "--dmarc-mode is rfc9989 or "
+				    "rfc7489, not '%s'", optarg);
+				return EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			verify_usage(stdout);
@@ -90,27 +112,40 @@ cmd_verify(int argc, char **argv)
 		cli_err("verify", "one message at a time");
 		return EXIT_USAGE;
 	}
+	if ((ar.helo || ar.mail_from) && ar.ip == NULL) {
+		cli_err("verify", "--helo and --mail-from need --ip");
+		return EXIT_USAGE;
+	}
 	if (authserv[0] == '\0' && gethostname(authserv, sizeof(authserv) - 1))
 		snprintf(authserv, sizeof(authserv), "localhost");
-	if (!cli_dns_open("verify", dnsfile, resolver, &dns, &vo))
+	ar.receiver = authserv;
+	if (ar.dmarc_mode == DMARC_MODE_RFC7489 && (psl = dmarc_psl_load(
+	    DMARC_PSL_DEBIAN, why, sizeof(why))) == NULL) {
+		cli_err("verify", "%s", why);
 		return EXIT_USAGE;
+	}
+	ar.psl = psl;
+	dkim_verify_opts_init(&vo);
+	if (!cli_dns_open("verify", dnsfile, resolver, &dns, &vo))
+		goto out;
 	if (!cli_read_message("verify", path, &in))
 		goto out;
-	if (dkim_verify(in.msg, &vo, &v) != DKIM_OK ||
-	    arc_validate(in.msg, &vo, 0, &arc) != DKIM_OK) {
+	if (auth_evaluate(in.msg, &dns.dns, &ar, &res) != DKIM_OK) {
 		cli_err("verify", "out of memory");
-		dkim_verification_free(v);
+		auth_results_free(&res);
 		cli_input_free(&in);
 		goto out;
 	}
 	if (json)
-		report_json(stdout, v, &arc);
-	else
-		report_ar(stdout, authserv, v, &arc);
+		auth_print_json(stdout, &res);
+	else if (!auth_print_ar(stdout, &res, authserv))
+		cli_err("verify", "cannot write the header for authserv-id "
+		    "'%s'", authserv);
 	rc = fflush(stdout) == 0 ? EXIT_DONE : EXIT_USAGE;
-	dkim_verification_free(v);
+	auth_results_free(&res);
 	cli_input_free(&in);
 out:
 	cli_dns_close(&dns);
+	dmarc_psl_free(psl);
 	return rc;
 }

@@ -6,10 +6,6 @@
 
 #include "cli.h"
 
-#ifdef ARCRELAY_HAVE_SERVE
-int cmd_serve(int argc, char **argv);
-#endif
-
 static const struct {
 	const char *name;
 	int (*fn)(int, char **);
