@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "report.h"
+#include "auth.h"
 #include "zonefile.h"
 
 static void
@@ -91,8 +91,8 @@ cmd_seal(int argc, char **argv)
 	};
 	struct arc_seal_opts so;
 	struct dkim_verify_opts vo;
-	struct dkim_verification *v = NULL;
-	struct arc_result chain;
+	struct auth_request ar;
+	struct auth_results res;
 	struct cli_dns dns = { 0 };
 	struct cli_input in;
 	struct dkim_buf results, fields;
@@ -166,17 +166,19 @@ cmd_seal(int argc, char **argv)
 		goto out_key;
 	dkim_buf_init(&results, 0);
 	dkim_buf_init(&fields, 0);
-	if (dkim_verify(in.msg, &vo, &v) != DKIM_OK ||
-	    arc_validate(in.msg, &vo, 0, &chain) != DKIM_OK) {
+	memset(&ar, 0, sizeof(ar));
+	ar.now = vo.now;
+	ar.receiver = so.authserv_id;
+	if (auth_evaluate(in.msg, &dns.dns, &ar, &res) != DKIM_OK) {
 		cli_err("seal", "out of memory");
 		goto out;
 	}
 	if (use_authres)
 		authres_results(in.msg, so.authserv_id, &results);
 	else
-		report_resinfo(&results, v, &chain);
+		auth_aar_results(&res, so.authserv_id, &results);
 	so.results = results.p;
-	if (arc_seal(in.msg, &chain, &so, &fields, why, sizeof(why)) !=
+	if (arc_seal(in.msg, &res.arc, &so, &fields, why, sizeof(why)) !=
 	    DKIM_OK) {
 		cli_err("seal", "%s", why);
 		goto out;
@@ -184,7 +186,7 @@ cmd_seal(int argc, char **argv)
 	rc = cli_write_message(&in, fields.p, fields.len) ? EXIT_DONE :
 	    EXIT_USAGE;
 out:
-	dkim_verification_free(v);
+	auth_results_free(&res);
 	dkim_buf_free(&results);
 	dkim_buf_free(&fields);
 	cli_input_free(&in);
