@@ -31,6 +31,10 @@ server:
 	access-control: 127.0.0.0/8 allow
 	do-ip6: no
 	module-config: "iterator"
+	# Whole TLDs are answered here, so a Tree Walk up to _dmarc.com gets
+	# NXDOMAIN rather than a recursion this sandbox cannot make.
+	local-zone: "com." static
+	local-zone: "org." static
 	local-zone: "example.com." static
 	local-data: 'sel._domainkey.example.com. 300 IN TXT "v=DKIM1; k=rsa; " "p=AAAABBBB" "CCCCDDDD"'
 	local-data: 'live._domainkey.example.com. 300 IN TXT $strings'
@@ -39,6 +43,10 @@ server:
 	local-data: 'example.com. 300 IN MX 10 mx.example.com.'
 	local-data: 'mx.example.com. 300 IN A 192.0.2.25'
 	local-data: 'mx.example.com. 300 IN AAAA 2001:db8::25'
+	local-data: 'mail.example.com. 300 IN A 192.0.2.80'
+	local-zone: "example.org." static
+	local-data: 'example.org. 300 IN TXT "v=spf1 a:mail.example.com -all"'
+	local-data: '_dmarc.example.org. 300 IN TXT "v=DMARC1; p=quarantine; adkim=r"'
 remote-control:
 	control-enable: no
 CONF
@@ -83,6 +91,22 @@ start=$(date +%s)
 check "silent server" "$(res 127.0.0.1@$silent)" "DNS temporary failure"
 took=$(( $(date +%s) - start ))
 [ "$took" -le 8 ] && check "silent server within the timeout" ok ok || check "silent server within the timeout" "${took}s" "<= 8s"
+# SPF and DMARC through the server: the From domain is a subdomain whose
+# organizational domain publishes the policy (the Tree Walk finds it).
+printf 'From: a@news.example.com\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nbody\r\n' > o.eml
+"$A" sign --domain example.com --selector live --key live.private o.eml > so.eml
+j=$("$A" verify --json --resolver 127.0.0.1@$port --ip 192.0.2.9 --helo mx.example.com --mail-from a@example.com so.eml)
+field() { echo "$j" | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
+check "spf pass through unbound" "$(field "['spf']['result']")" pass
+check "spf mechanism" "$(field "['spf']['mechanism']")" "ip4:192.0.2.0/24"
+check "dmarc pass via the org domain" "$(field "['dmarc']['result']")/$(field "['dmarc']['aligned_by']")/$(field "['dmarc']['policy']")" "pass/dkim/reject"
+j=$("$A" verify --json --resolver 127.0.0.1@$port --ip 198.51.100.7 --helo x.example.org --mail-from a@example.org so.eml)
+check "spf fail (a: mechanism)" "$(field "['spf']['result']")" fail
+j=$("$A" verify --json --resolver 127.0.0.1@$port --ip 192.0.2.80 --helo x.example.org --mail-from a@example.org so.eml)
+check "spf pass (a: mechanism)" "$(field "['spf']['result']")" pass
+j=$("$A" verify --json --resolver 127.0.0.1@$silent --ip 192.0.2.9 --helo mx.example.com --mail-from a@example.com so.eml)
+check "spf temperror on a silent server" "$(field "['spf']['result']")" temperror
+check "dmarc temperror on a silent server" "$(field "['dmarc']['result']")" temperror
 check "testkey through unbound" "$("$A" testkey --domain example.com --selector live --key live.private --resolver 127.0.0.1@$port | tail -1)" "ok: rsa key, 2048 bits"
 check "bad resolver is a usage error" "$("$A" verify --resolver not-an-ip s.eml >/dev/null 2>&1; echo $?)" 2
 
