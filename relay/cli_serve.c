@@ -289,6 +289,47 @@ on_done(evutil_socket_t fd, short what, void *arg)
 	free(v);
 }
 
+/* A zone file ([dns] records) answers delivery's MX/A/AAAA lookups too,
+ * delivered on the next loop turn as an async answer would be. */
+struct zone_query {
+	enum pdns_rc rc;
+	struct pdns_answer ans;
+	dns_async_cb cb;
+	void *arg;
+};
+
+static void
+zone_answer(evutil_socket_t fd, short what, void *arg)
+{
+	struct zone_query *z = arg;
+
+	z->cb(z->arg, z->rc, &z->ans);
+	pdns_answer_clear(&z->ans);
+	free(z);
+}
+
+static bool
+zone_lookup_async(void *arg, const char *qname, enum pdns_type type,
+    dns_async_cb cb, void *cbarg)
+{
+	struct relay *r = arg;
+	struct zone_query *z = calloc(1, sizeof(*z));
+	struct timeval now = { 0, 0 };
+
+	if (z == NULL)
+		return false;
+	z->rc = zonefile_lookup(r->zf, qname, type, &z->ans);
+	z->cb = cb;
+	z->arg = cbarg;
+	if (event_base_once(r->base, -1, EV_TIMEOUT, zone_answer, z,
+	    &now) != 0) {
+		pdns_answer_clear(&z->ans);
+		free(z);
+		return false;
+	}
+	return true;
+}
+
 /* --------------------------------------------------------------- signals */
 
 static void
@@ -493,6 +534,10 @@ cmd_serve(int argc, char **argv)
 	dc.retry = r.cfg->retry;
 	dc.nretry = r.cfg->nretry;
 	dc.lifetime = r.cfg->lifetime;
+	if (r.zf) {
+		dc.lookup = zone_lookup_async;
+		dc.lookup_arg = &r;
+	}
 	if ((r.dl = deliver_new(r.base, r.q, r.res, &dc)) == NULL) {
 		cli_err("serve", "cannot start delivery");
 		goto out;

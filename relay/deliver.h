@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dns.h"
 #include "queue.h"
 
 struct event_base;
@@ -38,6 +39,16 @@ struct deliver_config {
 	bool (*sign_bounce)(void *arg, const char *msg, size_t len,
 	    char **out, size_t *outlen);
 	void *sign_arg;
+	/*
+	 * Where MX, A and AAAA answers come from: NULL means
+	 * dns_lookup_async on the resolver given to deliver_new (the caller
+	 * attaches it to the loop). Tests serve a zone file here. The answer
+	 * must come on the loop thread; false: the lookup could not start.
+	 */
+	bool (*lookup)(void *arg, const char *qname, enum pdns_type type,
+	    dns_async_cb cb, void *cbarg);
+	void *lookup_arg;
+	unsigned mx_port;		/* SMTP port for `mx`; 0: 25 (tests) */
 };
 
 struct deliver *deliver_new(struct event_base *base, struct queue *q,
@@ -51,6 +62,13 @@ void deliver_add(struct deliver *d, const struct q_envelope *env);
 
 /* deliver_idle - nothing in flight: for tests and graceful stops. */
 bool deliver_idle(const struct deliver *d);
+
+/* deliver_stop - start no new attempts and let idle connections quit;
+ * attempts in flight finish (deliver_idle says when). */
+void deliver_stop(struct deliver *d);
+
+/* deliver_queued - messages known to delivery and not yet finished. */
+size_t deliver_queued(const struct deliver *d);
 
 void deliver_free(struct deliver *d);
 
