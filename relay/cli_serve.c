@@ -104,7 +104,8 @@ load_or_make_key(const struct relay_config *cfg, const char *path,
 	if ((n = i2d_PUBKEY(k, &der)) > 0 &&
 	    (b64 = dkim_b64_encode(der, (size_t)n)) != NULL) {
 		printf("arcrelay: made a new signing key %s\n"
-		    "publish this record, then restart nothing:\n"
+		    "publish this record in DNS so receivers can verify its "
+		    "signatures:\n"
 		    "%s._domainkey.%s. IN TXT \"v=DKIM1; k=rsa; p=%s\"\n",
 		    path, selector, domain, b64);
 		fflush(stdout);
@@ -580,6 +581,13 @@ cmd_serve(int argc, char **argv)
 	    !r.ev_hup || event_add(r.ev_term, NULL) || event_add(r.ev_int,
 	    NULL) || event_add(r.ev_hup, NULL))
 		goto out;
+	{
+		size_t swept = queue_sweep_orphans(r.q);
+
+		if (swept)
+			log_event(LOG_LVL_INFO, NULL, "event=swept "
+			    "orphans=%zu", swept);
+	}
 	log_event(LOG_LVL_INFO, NULL, "event=started queued=%zu",
 	    deliver_load(r.dl));
 	event_base_dispatch(r.base);

@@ -11,9 +11,7 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *summary;
 } commands[] = {
-#ifdef ARCRELAY_HAVE_SERVE
 	{ "serve", cmd_serve, "run the relay daemon" },
-#endif
 	{ "verify", cmd_verify, "verify the DKIM signatures and ARC chain" },
 	{ "sign", cmd_sign, "add a DKIM signature to a message" },
 	{ "seal", cmd_seal, "verify, then add an ARC set to a message" },

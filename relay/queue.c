@@ -1256,3 +1256,27 @@ queue_scan(struct queue *q, queue_scan_fn fn, queue_bad_fn bad, void *arg)
 	}
 	return loaded;
 }
+
+size_t
+queue_sweep_orphans(struct queue *q)
+{
+	struct entry *v;
+	size_t n, removed = 0;
+
+	v = list_queue(q, &n);
+	for (size_t i = 0; i < n; i++) {
+		char name[NAME_LEN];
+
+		if (v[i].env)
+			continue;
+		/* A commit cut short (never acknowledged) or a removal cut
+		 * short (already delivered): either way nothing to keep. */
+		snprintf(name, sizeof(name), "%s.msg", v[i].id);
+		if (unlinkat(q->qfd, name, 0) == 0)
+			removed++;
+	}
+	free(v);
+	if (removed)
+		(void)fsync(q->qfd);
+	return removed;
+}

@@ -80,6 +80,14 @@ typedef void (*queue_bad_fn)(void *arg, const char *name, const char *why);
 size_t queue_scan(struct queue *q, queue_scan_fn fn, queue_bad_fn bad,
     void *arg);
 
+/*
+ * queue_sweep_orphans - remove every message file without an envelope.
+ * Such a file is a commit cut short (never acknowledged) or a removal cut
+ * short (already delivered). Only for start-up, before anything else
+ * writes the queue: a commit in flight would look the same.
+ */
+size_t queue_sweep_orphans(struct queue *q);
+
 void q_envelope_free(struct q_envelope *env);
 
 #endif
