@@ -1743,7 +1743,7 @@ check_ids(struct eval *ev, const struct dmarc_record *r,
 	size_t i;
 	char list[DMARC_REASON_MAX / 2];
 	size_t ll = 0;
-	bool dkim_err = false, spf_err = false;
+	bool spf_err = false;
 
 	list[0] = '\0';
 	for (i = 0; i < ids->ndkim && !out->dkim_aligned; i++) {
@@ -1754,8 +1754,6 @@ check_ids(struct eval *ev, const struct dmarc_record *r,
 			copy_str(out->dkim_domain, sizeof(out->dkim_domain),
 			    ids->dkim[i]);
 		} else {
-			if (a == ALN_ERR)
-				dkim_err = true;
 			if (ll + 1 < sizeof(list))
 				ll += (size_t)snprintf(list + ll,
 				    sizeof(list) - ll, "%sd=%s%s",
@@ -1805,7 +1803,6 @@ check_ids(struct eval *ev, const struct dmarc_record *r,
 		say(why, "SPF pass for an unusable domain");
 	else
 		say(why, "SPF %s", spf_str(ev->req->spf));
-	(void)dkim_err;
 }
 
 static enum dkim_status

@@ -60,6 +60,7 @@ struct relay {
 	struct pipeline_job **done_v;
 	bool stopping;
 	int64_t stop_deadline;
+	struct pipeline_keys bounce_keys;	/* under cfg_mu: signs bounces */
 };
 
 /* --------------------------------------------------------------- keys */
@@ -141,6 +142,47 @@ load_keys(const struct relay_config *cfg, struct pipeline_keys *k, char *why,
 		    cfg->arc_selector : cfg->sign_selector);
 	}
 	return true;
+}
+
+/* sign_bounce - our DKIM signature on the bounces we send (delivery's
+ * worker threads call it). out gets the signed message (malloc'd). */
+static bool
+sign_bounce(void *arg, const char *msg, size_t len, char **out,
+    size_t *outlen)
+{
+	struct relay *r = arg;
+	struct pipeline_keys k;
+	struct dkim_sign_opts so;
+	struct dkim_msg *m;
+	struct dkim_buf b;
+	bool ok = false;
+
+	pthread_mutex_lock(&r->cfg_mu);
+	ok = pipeline_keys_copy(&k, &r->bounce_keys);
+	pthread_mutex_unlock(&r->cfg_mu);
+	if (!ok || k.sign_key == NULL) {
+		pipeline_keys_clear(&k);
+		return false;
+	}
+	ok = false;
+	dkim_buf_init(&b, 0);
+	if (dkim_msg_parse(msg, len, NULL, &m, NULL, 0) == DKIM_OK) {
+		dkim_sign_opts_init(&so);
+		so.alg = EVP_PKEY_get_base_id(k.sign_key) == EVP_PKEY_ED25519 ?
+		    DKIM_ALG_ED25519_SHA256 : DKIM_ALG_RSA_SHA256;
+		so.domain = k.sign_domain;
+		so.selector = k.sign_selector;
+		so.now = (int64_t)time(NULL);
+		so.key = k.sign_key;
+		ok = dkim_sign(m, &so, &b, NULL, 0) == DKIM_OK &&
+		    dkim_buf_add(&b, msg, len);
+		dkim_msg_free(m);
+	}
+	if (ok)
+		*out = dkim_buf_take(&b, outlen);
+	dkim_buf_free(&b);
+	pipeline_keys_clear(&k);
+	return ok;
 }
 
 /* ---------------------------------------------------------- recipients */
@@ -386,8 +428,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	pipeline_set_keys(r->pl, &keys);
-	pipeline_keys_clear(&keys);
 	pthread_mutex_lock(&r->cfg_mu);
+	pipeline_keys_clear(&r->bounce_keys);
+	r->bounce_keys = keys;		/* takes the references */
 	/* Listen addresses, spool and limits need a restart; domains and
 	 * keys take effect now. */
 	{
@@ -535,6 +578,9 @@ cmd_serve(int argc, char **argv)
 	dc.retry = r.cfg->retry;
 	dc.nretry = r.cfg->nretry;
 	dc.lifetime = r.cfg->lifetime;
+	pipeline_keys_copy(&r.bounce_keys, &keys);
+	dc.sign_bounce = sign_bounce;
+	dc.sign_arg = &r;
 	if (r.zf) {
 		dc.lookup = zone_lookup_async;
 		dc.lookup_arg = &r;
@@ -611,6 +657,7 @@ out:
 	if (r.base)
 		event_base_free(r.base);
 	pipeline_keys_clear(&keys);
+	pipeline_keys_clear(&r.bounce_keys);
 	config_free(r.cfg);
 	return rc;
 }

@@ -17,6 +17,7 @@ not built (only the harness ran).
 
 import email
 import email.policy
+import logging
 import os
 import re
 import shutil
@@ -24,6 +25,8 @@ import signal
 import subprocess
 import sys
 import time
+
+import dkim
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -306,7 +309,7 @@ def sent_at_sink(sink, mid):
     return [c for c in by_mid(D.sink_messages(sink.dir)).get(mid, [])]
 
 
-def downstream_stage(work, dm, sink):
+def downstream_stage(work, dm, sink, zone):
     sink.set_rules({"tempfail": {"later@example.net": 2}, "reject": ["never@example.net"]})
     # 4xx twice, then 250.
     c = session(dm.port)
@@ -359,6 +362,15 @@ def downstream_stage(work, dm, sink):
     T.check("bounce is an RFC 3464 multipart/report (delivery-status, Final-Recipient, "
             "Action: failed, Status: 5.x.x, the original's header)", not probs,
             "\n".join(probs) + "\nbounce: %s" % env["file"])
+    try:
+        lg = logging.getLogger("bounce-dkim")
+        lg.propagate = False
+        signed = dkim.DKIM(data, logger=lg).verify(dnsfunc=zone.dnsfunc())
+        d_tag = b"d=" + D.RELAY_DOMAIN.encode() in data.split(b"\r\n\r\n", 1)[0]
+    except Exception as e:
+        signed, d_tag = False, str(e)
+    T.check("the bounce carries the relay's DKIM signature, and it verifies (dkimpy)",
+            signed and d_tag is True, "verify=%s d=%s" % (signed, d_tag))
     att = sink.stats()["rcpt_attempts"].get("never@example.net", 0)
     T.check("refusing downstream: tried once, not retried", att == 1, "RCPT attempts: %d" % att)
 
@@ -566,7 +578,7 @@ def main():
                     bool(dm.grep(r"event=listening")), dm.tail(5))
             stages = [("corpus", lambda: corpus_stage(work, dm, sink, zone)),
                       ("relay refusals", lambda: relay_tricks(work, dm, sink)),
-                      ("downstream 4xx and 5xx", lambda: downstream_stage(work, dm, sink)),
+                      ("downstream 4xx and 5xx", lambda: downstream_stage(work, dm, sink, zone)),
                       ("SIGHUP", lambda: sighup_stage(work, dm, sink, config)),
                       ("SIGTERM", lambda: sigterm_stage(work, dm, sink)),
                       ("the end", lambda: final_stage(work, dm, sink, None))]

@@ -262,7 +262,7 @@ def gen_case(rng, i, orgs):
                 c.feat.add("D3")
         if rng.random() < 0.1:
             ZONE.add("_dmarc." + name, "TXT", ["v=spf1 -all"])
-    for name in {c.author, c.org}:
+    for name in sorted({c.author, c.org}):
         if rng.random() < 0.025:
             ZONE.servfail.add("_dmarc." + name)
             c.feat.add("D4")
