@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -121,7 +123,10 @@ static bool
 load_keys(const struct relay_config *cfg, struct pipeline_keys *k, char *why,
     size_t whylen)
 {
-	bool create = cfg->path == NULL;
+	/* The embedded default's key, and the default path of a file with
+	 * no [signing] section, are made on first start. */
+	bool create = cfg->path == NULL ||
+	    strcmp(cfg->sign_key, "./var/keys/arcrelay.private") == 0;
 
 	memset(k, 0, sizeof(*k));
 	k->sign_key = load_or_make_key(cfg, cfg->sign_key, cfg->sign_domain,
@@ -467,6 +472,48 @@ tls_ctx(const struct relay_config *cfg, char *why, size_t whylen)
 	return ctx;
 }
 
+/*
+ * drop_privileges - once the listeners are bound and the keys read, run
+ * as [server] user: the spool is handed to that user first. Keys re-read
+ * on SIGHUP must then be readable by it.
+ */
+static bool
+drop_privileges(const struct relay_config *cfg, char *why, size_t whylen)
+{
+	static const char *const sub[] = { "", "/tmp", "/queue", "/corrupt" };
+	struct passwd *pw;
+	char path[1024];
+	size_t i;
+
+	if (cfg->user == NULL)
+		return true;
+	if (geteuid() != 0) {
+		snprintf(why, whylen, "user = %s needs arcrelay to start as "
+		    "root", cfg->user);
+		return false;
+	}
+	if ((pw = getpwnam(cfg->user)) == NULL) {
+		snprintf(why, whylen, "no such user: %s", cfg->user);
+		return false;
+	}
+	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", cfg->spool, sub[i]);
+		if (chown(path, pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT) {
+			snprintf(why, whylen, "cannot give %.200s to %s: %s", path,
+			    cfg->user, strerror(errno));
+			return false;
+		}
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
+	    setuid(0) == 0) {
+		snprintf(why, whylen, "cannot become %s: %s", cfg->user,
+		    strerror(errno));
+		return false;
+	}
+	return true;
+}
+
 static int
 tmpfile_cb(void *arg, char *path, size_t pathlen)
 {
@@ -617,6 +664,10 @@ cmd_serve(int argc, char **argv)
 		}
 		log_event(LOG_LVL_INFO, NULL, "event=listening addr=%s",
 		    r.cfg->listen[i]);
+	}
+	if (!drop_privileges(r.cfg, why, sizeof(why))) {
+		cli_err("serve", "%s", why);
+		goto out;
 	}
 	r.ev_done = event_new(r.base, -1, 0, on_done, &r);
 	r.ev_grace = evtimer_new(r.base, check_stopped, &r);

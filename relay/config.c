@@ -1235,7 +1235,7 @@ config_base(void)
 	c->max_sessions_per_ip = 20;
 	c->max_errors = 10;
 	c->idle_timeout = 300;
-	c->workers = 2;
+	c->workers = 8;
 	c->resolver = strdup("system");
 	c->dns_timeout = 5;
 	c->deliver = strdup(DEF_DELIVER);

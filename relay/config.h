@@ -33,7 +33,7 @@ struct relay_config {
 	unsigned max_errors;		/* per session, default 10 */
 	unsigned idle_timeout;		/* seconds, default 300 (5m) */
 	char *tls_cert, *tls_key;	/* both or neither */
-	unsigned workers;		/* pipeline threads, default 2 */
+	unsigned workers;		/* pipeline threads, default 8 */
 	bool loopback_any_rcpt;	/* accept any recipient from loopback
 				 * clients (the embedded default only) */
 

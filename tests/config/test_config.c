@@ -934,7 +934,7 @@ static const struct want_field default_fields[] = {
 	{ "idle_timeout", "300" },
 	{ "tls_cert", "(null)" },
 	{ "tls_key", "(null)" },
-	{ "workers", "2" },
+	{ "workers", "8" },
 	{ "loopback_any_rcpt", "true" },
 	{ "resolver", "system" },
 	{ "records", "(null)" },
