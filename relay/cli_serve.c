@@ -63,6 +63,7 @@ struct relay {
 	bool stopping;
 	int64_t stop_deadline;
 	struct pipeline_keys bounce_keys;	/* under cfg_mu: signs bounces */
+	struct dmarc_psl *psl;		/* [policy] dmarc = rfc7489 */
 };
 
 /* --------------------------------------------------------------- keys */
@@ -640,6 +641,15 @@ cmd_serve(int argc, char **argv)
 	po.hostname = r.cfg->hostname;
 	po.authserv_id = r.cfg->authserv_id;
 	po.dns = r.dns;
+	if (r.cfg->dmarc_mode == 1) {
+		if ((r.psl = dmarc_psl_load(DMARC_PSL_DEBIAN, why,
+		    sizeof(why))) == NULL) {
+			cli_err("serve", "%s", why);
+			goto out;
+		}
+		po.dmarc_mode = DMARC_MODE_RFC7489;
+		po.psl = r.psl;
+	}
 	if ((r.pl = pipeline_new(r.cfg->workers, &po, &keys, r.q, done_cb,
 	    &r)) == NULL) {
 		cli_err("serve", "cannot start the pipeline");
@@ -709,6 +719,7 @@ out:
 		event_base_free(r.base);
 	pipeline_keys_clear(&keys);
 	pipeline_keys_clear(&r.bounce_keys);
+	dmarc_psl_free(r.psl);
 	config_free(r.cfg);
 	return rc;
 }

@@ -714,6 +714,19 @@ set_token(struct loader *L, const struct key_def *k, void *field,
 }
 
 static bool
+set_dmarc_mode(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	if (strcmp(v, "rfc9989") == 0)
+		*(int *)field = 0;
+	else if (strcmp(v, "rfc7489") == 0)
+		*(int *)field = 1;
+	else
+		return bad(L, k, v, "not rfc9989 or rfc7489");
+	return true;
+}
+
+static bool
 set_user(struct loader *L, const struct key_def *k, void *field,
     const char *v)
 {
@@ -1033,6 +1046,10 @@ static const struct key_def dns_keys[] = {
 	{ "timeout", set_duration, CFG(dns_timeout), 1, 300, false },
 };
 
+static const struct key_def policy_keys[] = {
+	{ "dmarc", set_dmarc_mode, CFG(dmarc_mode), 0, 0, false },
+};
+
 static const struct key_def delivery_keys[] = {
 	{ "deliver", set_target, CFG(deliver), 0, 0, false },
 	{ "retry", set_retry, 0, 1, 30 * DAY, false },
@@ -1063,6 +1080,7 @@ static const struct key_def domain_keys[] = {
 static const struct section_def sections[] = {
 	{ "server", false, KEYS(server_keys), NULL, server_end },
 	{ "dns", false, KEYS(dns_keys), NULL, NULL },
+	{ "policy", false, KEYS(policy_keys), NULL, NULL },
 	{ "delivery", false, KEYS(delivery_keys), NULL, NULL },
 	{ "signing", false, KEYS(signing_keys), NULL, signing_end },
 	{ "arc", false, KEYS(arc_keys), NULL, arc_end },

@@ -42,6 +42,10 @@ struct relay_config {
 	char *records;		/* a zone file replacing DNS (tests) */
 	unsigned dns_timeout;	/* seconds, default 5 */
 
+	/* [policy] */
+	int dmarc_mode;		/* dmarc = rfc9989 (0, the default) or
+				 * rfc7489 (1: Public Suffix List, pct=) */
+
 	/* [delivery] */
 	char *deliver;		/* "maildir:PATH", "smtp:[HOST]:PORT", "mx" */
 	unsigned *retry;	/* seconds; default 60 300 1800 7200 */

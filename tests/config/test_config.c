@@ -676,6 +676,8 @@ static const struct err_case err_cases[] = {
 	    "@F@:2: workers: \"0\": out of range (1 to 256)" },
 	{ "[server]\nworkers = 257\n", 0,
 	    "@F@:2: workers: \"257\": out of range (1 to 256)" },
+	{ "[policy]\ndmarc = rfc1234\n", 0,
+	    "@F@:2: dmarc: \"rfc1234\": not rfc9989 or rfc7489" },
 	{ "[server]\nmax_message_size = 10Q\n", 0,
 	    "@F@:2: max_message_size: \"10Q\": not a size (like 1000, 10k, "
 	    "50M, 1G)" },
