@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,7 +42,26 @@ struct dns_query {
 	struct dns_query *next;		/* the ready queue */
 };
 
+/*
+ * A small answer cache in front of libunbound for the blocking call: a
+ * cached answer costs a hash lookup instead of a round trip through
+ * libunbound's thread. Entries live for the answer's TTL (at most five
+ * minutes); only OK, NXDOMAIN and NODATA answers with a TTL are kept.
+ */
+#define CACHE_SLOTS	1024
+#define CACHE_MAX_TTL	300
+
+struct cache_slot {
+	char *name;			/* owned; lowercase; NULL: empty */
+	enum pdns_type type;
+	enum pdns_rc rc;
+	struct pdns_answer ans;		/* owned copy */
+	int64_t expires;		/* monotonic seconds */
+};
+
 struct dns_resolver {
+	struct cache_slot cache[CACHE_SLOTS];	/* under cache_mu */
+	pthread_mutex_t cache_mu;
 	struct ub_ctx *ctx;
 	unsigned timeout_ms;
 	pthread_mutex_t mu;
@@ -151,6 +171,103 @@ parse_result(int err, struct ub_result *res, enum pdns_type type,
 	return out->n ? PDNS_OK : PDNS_NODATA;
 }
 
+/* ---------------------------------------------------------------- cache */
+
+static int64_t now_ms(void);
+
+static size_t
+cache_hash(const char *name, enum pdns_type type)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)type;
+
+	for (; *name; name++) {
+		unsigned char c = (unsigned char)*name;
+
+		h = (h ^ (c >= 'A' && c <= 'Z' ? c + 32 : c)) * 16777619u;
+	}
+	return h % CACHE_SLOTS;
+}
+
+static bool
+answer_copy(struct pdns_answer *dst, const struct pdns_answer *src)
+{
+	size_t i;
+
+	pdns_answer_init(dst);
+	dst->secure = src->secure;
+	for (i = 0; i < src->n; i++) {
+		const struct pdns_rr *r = &src->rr[i];
+		bool ok;
+
+		switch (r->type) {
+		case PDNS_TXT:
+			ok = pdns_add_txt(dst, r->txt, r->txt_len);
+			if (ok) {
+				dst->rr[dst->n - 1].txt_strings = r->txt_strings;
+				dst->rr[dst->n - 1].txt_longest = r->txt_longest;
+			}
+			break;
+		case PDNS_A:
+		case PDNS_AAAA:
+			ok = pdns_add_addr(dst, r->type, r->addr);
+			break;
+		default:
+			ok = pdns_add_name(dst, r->type, r->pref, r->name);
+		}
+		if (!ok) {
+			pdns_answer_clear(dst);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+cache_get(struct dns_resolver *r, const char *name, enum pdns_type type,
+    struct pdns_answer *out, enum pdns_rc *rc)
+{
+	struct cache_slot *c = &r->cache[cache_hash(name, type)];
+	bool hit = false;
+
+	pthread_mutex_lock(&r->cache_mu);
+	if (c->name && c->type == type && strcasecmp(c->name, name) == 0 &&
+	    c->expires > now_ms() / 1000 && answer_copy(out, &c->ans)) {
+		*rc = c->rc;
+		hit = true;
+	}
+	pthread_mutex_unlock(&r->cache_mu);
+	return hit;
+}
+
+static void
+cache_put(struct dns_resolver *r, const char *name, enum pdns_type type,
+    enum pdns_rc rc, const struct pdns_answer *ans, int ttl)
+{
+	struct cache_slot *c = &r->cache[cache_hash(name, type)];
+	struct pdns_answer copy;
+	char *nm;
+
+	if (ttl <= 0 || (rc != PDNS_OK && rc != PDNS_NXDOMAIN &&
+	    rc != PDNS_NODATA))
+		return;
+	if (!answer_copy(&copy, ans))
+		return;
+	if ((nm = strdup(name)) == NULL) {
+		pdns_answer_clear(&copy);
+		return;
+	}
+	pthread_mutex_lock(&r->cache_mu);
+	free(c->name);
+	pdns_answer_clear(&c->ans);
+	c->name = nm;
+	c->type = type;
+	c->rc = rc;
+	c->ans = copy;
+	c->expires = now_ms() / 1000 + (ttl < CACHE_MAX_TTL ? ttl :
+	    CACHE_MAX_TTL);
+	pthread_mutex_unlock(&r->cache_mu);
+}
+
 /* ------------------------------------------------------------ resolver */
 
 struct dns_resolver *
@@ -169,6 +286,7 @@ dns_resolver_new(const struct dns_config *cfg, char *why, size_t whylen)
 	if (r->timeout_ms > 600000)
 		r->timeout_ms = 600000;
 	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->cache_mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	if ((r->ctx = ub_ctx_create()) == NULL) {
 		snprintf(why, whylen, "cannot create the resolver");
@@ -214,6 +332,11 @@ dns_resolver_free(struct dns_resolver *r)
 		event_free(r->ready_ev);
 	if (r->ctx)
 		ub_ctx_delete(r->ctx);
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		free(r->cache[i].name);
+		pdns_answer_clear(&r->cache[i].ans);
+	}
+	pthread_mutex_destroy(&r->cache_mu);
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
@@ -282,6 +405,8 @@ dns_lookup(void *arg, const char *qname, enum pdns_type type,
 	enum pdns_rc rc;
 
 	pdns_answer_init(out);
+	if (cache_get(r, qname, type, out, &rc))
+		return rc;
 	memset(&q, 0, sizeof(q));
 	q.r = r;
 	q.type = type;
@@ -325,6 +450,8 @@ dns_lookup(void *arg, const char *qname, enum pdns_type type,
 	rc = parse_result(q.err, q.res, type, out);
 	if (rc != PDNS_OK)
 		pdns_answer_clear(out);
+	if (q.res && q.err == 0)
+		cache_put(r, qname, type, rc, out, q.res->ttl);
 	if (q.res)
 		ub_resolve_free(q.res);
 	return rc;

@@ -212,7 +212,7 @@ def main():
     ap.add_argument("--messages", type=int, default=4000)
     ap.add_argument("--size", type=int, default=10240)
     ap.add_argument("--idle", type=int, default=1000)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--workers", type=int, default=8)  # the daemon's default
     ap.add_argument("--procs", type=int, default=2, help="client processes")
     ap.add_argument("--work", default=None, help="work directory (default: a temporary one)")
     a = ap.parse_args()
