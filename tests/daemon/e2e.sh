@@ -3,7 +3,7 @@
 # swaks and smtplib as clients, dkimpy and Mail::DKIM as judges.
 # usage: e2e.sh ARCRELAY WORKDIR [--harness-only]
 # The work is done by e2e.py (see README.md); the last line printed is
-# "N passed, M failed". Exit 77 (skipped) when ARCRELAY has no serve yet.
+# "N passed, M failed".
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
