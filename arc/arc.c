@@ -496,7 +496,7 @@ arc_seal(const struct dkim_msg *msg, const struct arc_result *chain,
 	struct dkim_buf aar, ams, as, in;
 	struct dkim_taglist tl;
 	const struct dkim_tag *cvt;
-	char tbuf[7][96], *b64 = NULL;
+	char tbuf[4][96], *b64 = NULL;
 	const char *tags[7];
 	unsigned char dg[EVP_MAX_MD_SIZE], *sig = NULL;
 	unsigned int dglen;

@@ -208,6 +208,9 @@ const char *dkim_alg_str(enum dkim_alg a);
 /* dkim_alg_parse - returns false for an algorithm we do not implement. */
 bool dkim_alg_parse(const char *p, size_t n, enum dkim_alg *out);
 
+/* dkim_alg_for_key - ed25519-sha256 for an Ed25519 key, else rsa-sha256. */
+enum dkim_alg dkim_alg_for_key(EVP_PKEY *key);
+
 /* Which header the tag list came from; the rules differ (RFC 8617 §4.1). */
 enum dkim_sig_kind {
 	DKIM_SIG_DKIM = 0,	/* DKIM-Signature */

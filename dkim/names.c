@@ -84,6 +84,13 @@ dkim_alg_parse(const char *p, size_t n, enum dkim_alg *out)
 	return false;
 }
 
+enum dkim_alg
+dkim_alg_for_key(EVP_PKEY *key)
+{
+	return EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519 ?
+	    DKIM_ALG_ED25519_SHA256 : DKIM_ALG_RSA_SHA256;
+}
+
 const EVP_MD *
 dkim_alg_md(enum dkim_alg a)
 {

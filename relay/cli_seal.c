@@ -38,7 +38,7 @@ static bool
 authres_results(const struct dkim_msg *msg, const char *id,
     struct dkim_buf *out)
 {
-	size_t j, idlen = strlen(id);
+	size_t j;
 	bool any = false;
 
 	for (j = 0; j < msg->nfields; j++) {
@@ -46,15 +46,11 @@ authres_results(const struct dkim_msg *msg, const char *id,
 		const char *p = f->raw + f->value_off, *end = f->raw + f->raw_len;
 		const char *semi;
 
-		if (!dkim_field_is(f, "Authentication-Results"))
+		/* Whose header it is, as the A-R parser decides it; the
+		 * results are then copied as written, comments and all. */
+		if (!dkim_field_is(f, "Authentication-Results") ||
+		    !authres_is_ours(p, (size_t)(end - p), id))
 			continue;
-		while (p < end && strchr(" \t\r\n", *p))
-			p++;
-		if ((size_t)(end - p) < idlen || strncasecmp(p, id, idlen) != 0)
-			continue;
-		p += idlen;
-		if (p < end && !strchr(" \t\r\n;", *p))
-			continue;	/* a longer authserv-id */
 		if ((semi = memchr(p, ';', (size_t)(end - p))) == NULL)
 			continue;	/* "id" alone, or "id; none" below */
 		p = semi + 1;
@@ -150,8 +146,7 @@ cmd_seal(int argc, char **argv)
 		cli_err("seal", "%s", why);
 		return EXIT_USAGE;
 	}
-	so.alg = EVP_PKEY_get_base_id(so.key) == EVP_PKEY_ED25519 ?
-	    DKIM_ALG_ED25519_SHA256 : DKIM_ALG_RSA_SHA256;
+	so.alg = dkim_alg_for_key(so.key);
 	if (hlist) {
 		if ((hv = cli_split_list(hlist, &hstore, &nh)) == NULL) {
 			cli_err("seal", "out of memory");

@@ -69,7 +69,7 @@ struct relay {
 /* --------------------------------------------------------------- keys */
 
 static EVP_PKEY *
-load_or_make_key(const struct relay_config *cfg, const char *path,
+load_or_make_key(const char *path,
     const char *domain, const char *selector, bool may_create, char *why,
     size_t whylen)
 {
@@ -116,7 +116,6 @@ load_or_make_key(const struct relay_config *cfg, const char *path,
 		free(b64);
 	}
 	OPENSSL_free(der);
-	(void)cfg;
 	return k;
 }
 
@@ -130,7 +129,7 @@ load_keys(const struct relay_config *cfg, struct pipeline_keys *k, char *why,
 	    strcmp(cfg->sign_key, "./var/keys/arcrelay.private") == 0;
 
 	memset(k, 0, sizeof(*k));
-	k->sign_key = load_or_make_key(cfg, cfg->sign_key, cfg->sign_domain,
+	k->sign_key = load_or_make_key(cfg->sign_key, cfg->sign_domain,
 	    cfg->sign_selector, create, why, whylen);
 	if (k->sign_key == NULL)
 		return false;
@@ -158,7 +157,6 @@ sign_bounce(void *arg, const char *msg, size_t len, char **out,
 {
 	struct relay *r = arg;
 	struct pipeline_keys k;
-	struct dkim_sign_opts so;
 	struct dkim_msg *m;
 	struct dkim_buf b;
 	bool ok = false;
@@ -173,15 +171,8 @@ sign_bounce(void *arg, const char *msg, size_t len, char **out,
 	ok = false;
 	dkim_buf_init(&b, 0);
 	if (dkim_msg_parse(msg, len, NULL, &m, NULL, 0) == DKIM_OK) {
-		dkim_sign_opts_init(&so);
-		so.alg = EVP_PKEY_get_base_id(k.sign_key) == EVP_PKEY_ED25519 ?
-		    DKIM_ALG_ED25519_SHA256 : DKIM_ALG_RSA_SHA256;
-		so.domain = k.sign_domain;
-		so.selector = k.sign_selector;
-		so.now = (int64_t)time(NULL);
-		so.key = k.sign_key;
-		ok = dkim_sign(m, &so, &b, NULL, 0) == DKIM_OK &&
-		    dkim_buf_add(&b, msg, len);
+		ok = pipeline_dkim_sign(&k, m, (int64_t)time(NULL), &b, NULL,
+		    0) == DKIM_OK && dkim_buf_add(&b, msg, len);
 		dkim_msg_free(m);
 	}
 	if (ok)

@@ -131,8 +131,7 @@ cmd_sign(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (alg == NULL)
-		so.alg = EVP_PKEY_get_base_id(so.key) == EVP_PKEY_ED25519 ?
-		    DKIM_ALG_ED25519_SHA256 : DKIM_ALG_RSA_SHA256;
+		so.alg = dkim_alg_for_key(so.key);
 	else if (!dkim_alg_parse(alg, strlen(alg), &so.alg) ||
 	    so.alg == DKIM_ALG_RSA_SHA1) {
 		cli_err("sign", "--algorithm is rsa-sha256 or ed25519-sha256, "

@@ -122,6 +122,21 @@ strip_forged(const struct dkim_msg *m, const char *authserv_id,
 	return !out->failed;
 }
 
+enum dkim_status
+pipeline_dkim_sign(const struct pipeline_keys *k, const struct dkim_msg *m,
+    int64_t now, struct dkim_buf *out, char *why, size_t whylen)
+{
+	struct dkim_sign_opts so;
+
+	dkim_sign_opts_init(&so);
+	so.alg = dkim_alg_for_key(k->sign_key);
+	so.domain = k->sign_domain;
+	so.selector = k->sign_selector;
+	so.now = now;
+	so.key = k->sign_key;
+	return dkim_sign(m, &so, out, why, whylen);
+}
+
 #define REPLY(...) snprintf(reply, replylen, __VA_ARGS__)
 
 enum pipeline_rc
@@ -134,7 +149,6 @@ pipeline_process(const struct pipeline_opts *o, const struct pipeline_keys *k,
 	struct dkim_buf clean, b1, sig, aar, fields;
 	struct auth_request ar;
 	struct auth_results res;
-	struct dkim_sign_opts so;
 	struct arc_seal_opts ao;
 	char why[DKIM_WHY_MAX] = "";
 	int64_t now = o->now ? o->now : (int64_t)time(NULL);
@@ -189,14 +203,8 @@ pipeline_process(const struct pipeline_opts *o, const struct pipeline_keys *k,
 	if (b1.failed || dkim_msg_parse(b1.p, b1.len, NULL, &m1, why,
 	    sizeof(why)) != DKIM_OK)
 		goto nomem;
-	dkim_sign_opts_init(&so);
-	so.alg = EVP_PKEY_get_base_id(k->sign_key) == EVP_PKEY_ED25519 ?
-	    DKIM_ALG_ED25519_SHA256 : DKIM_ALG_RSA_SHA256;
-	so.domain = k->sign_domain;
-	so.selector = k->sign_selector;
-	so.now = now;
-	so.key = k->sign_key;
-	if ((st = dkim_sign(m1, &so, &sig, why, sizeof(why))) != DKIM_OK) {
+	if ((st = pipeline_dkim_sign(k, m1, now, &sig, why, sizeof(why))) !=
+	    DKIM_OK) {
 		REPLY("451 4.3.0 cannot sign: %s", why);
 		goto out;
 	}
@@ -210,8 +218,7 @@ pipeline_process(const struct pipeline_opts *o, const struct pipeline_keys *k,
 	ao.domain = k->arc_domain ? k->arc_domain : k->sign_domain;
 	ao.selector = k->arc_selector ? k->arc_selector : k->sign_selector;
 	ao.key = k->arc_key ? k->arc_key : k->sign_key;
-	ao.alg = EVP_PKEY_get_base_id(ao.key) == EVP_PKEY_ED25519 ?
-	    DKIM_ALG_ED25519_SHA256 : DKIM_ALG_RSA_SHA256;
+	ao.alg = dkim_alg_for_key(ao.key);
 	ao.authserv_id = o->authserv_id;
 	ao.results = aar.p;
 	ao.now = now;
@@ -445,7 +452,7 @@ pipeline_new(unsigned workers, const struct pipeline_opts *o,
 	p->cap = 1024;
 	if ((p->jobs = calloc(p->cap, sizeof(*p->jobs))) == NULL)
 		goto fail;
-	workers = workers ? workers : 2;
+	workers = workers ? workers : 8;	/* as the config's default */
 	if ((p->threads = calloc(workers, sizeof(*p->threads))) == NULL)
 		goto fail;
 	for (i = 0; i < workers; i++) {

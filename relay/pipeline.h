@@ -63,6 +63,12 @@ enum pipeline_rc pipeline_process(const struct pipeline_opts *o,
     struct dkim_buf *out, struct auth_results *res, char *reply,
     size_t replylen);
 
+/* pipeline_dkim_sign - the relay's DKIM-Signature field for m (appended
+ * to out): used for relayed messages and for our own bounces. */
+enum dkim_status pipeline_dkim_sign(const struct pipeline_keys *k,
+    const struct dkim_msg *m, int64_t now, struct dkim_buf *out, char *why,
+    size_t whylen);
+
 /* ------------------------------------------------------ worker threads */
 
 struct pipeline;
