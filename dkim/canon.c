@@ -365,3 +365,92 @@ dkim_body_hash(enum dkim_canon c, const EVP_MD *md, const char *body,
 	EVP_MD_CTX_free(ctx);
 	return st;
 }
+
+/*
+ * prefix_digest_is - finish a copy of the hash as if the body fed so far
+ * ended here, and compare it with want. The canonicalizer must sit just
+ * after a CRLF: then nothing but line ends is undecided, and finishing
+ * drops those and adds one CRLF (always for simple, for a non-empty body
+ * with relaxed), within the limit like every other octet.
+ */
+static bool
+prefix_digest_is(struct dkim_bodycanon *bc, EVP_MD_CTX *ctx, EVP_MD_CTX *tmp,
+    const unsigned char *want, size_t wantlen, bool *err)
+{
+	unsigned char dg[EVP_MAX_MD_SIZE];
+	unsigned int dglen;
+	uint64_t tail = 0;
+
+	bc_flush(bc);
+	if (bc->c == DKIM_CANON_SIMPLE || bc->any)
+		tail = 2;
+	if (bc->limit >= 0 && tail > (uint64_t)bc->limit - bc->sent)
+		tail = (uint64_t)bc->limit - bc->sent;
+	if (!EVP_MD_CTX_copy_ex(tmp, ctx) ||
+	    (tail && !EVP_DigestUpdate(tmp, "\r\n", (size_t)tail)) ||
+	    !EVP_DigestFinal_ex(tmp, dg, &dglen)) {
+		*err = true;
+		return false;
+	}
+	return dglen == wantlen && memcmp(dg, want, dglen) == 0;
+}
+
+enum dkim_status
+dkim_body_prefix_match(enum dkim_canon c, const EVP_MD *md, const char *body,
+    size_t len, int64_t limit, const unsigned char *want, size_t wantlen,
+    bool *found, size_t *prefix_len)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new(), *tmp = EVP_MD_CTX_new();
+	struct dkim_bodycanon *bc = NULL;
+	unsigned char dg[EVP_MAX_MD_SIZE];
+	unsigned int dglen;
+	enum dkim_status st = DKIM_OK;
+	size_t pos = 0;
+	bool err = false;
+
+	*found = false;
+	*prefix_len = 0;
+	if (ctx == NULL || tmp == NULL ||
+	    (bc = dkim_bodycanon_new(c, limit, md_sink, ctx)) == NULL) {
+		st = DKIM_E_NOMEM;
+		goto out;
+	}
+	if (!EVP_DigestInit_ex(ctx, md, NULL)) {
+		st = DKIM_E_CRYPTO;
+		goto out;
+	}
+	if (prefix_digest_is(bc, ctx, tmp, want, wantlen, &err))
+		*found = true;
+	while (pos < len && !err) {
+		const char *lf = memchr(body + pos, '\n', len - pos);
+		size_t end = lf ? (size_t)(lf - body) + 1 : len;
+
+		dkim_bodycanon_feed(bc, body + pos, end - pos);
+		pos = end;
+		/* Only a CRLF ends a line; a bare LF is line content. */
+		if (lf && end >= 2 && body[end - 2] == '\r' &&
+		    prefix_digest_is(bc, ctx, tmp, want, wantlen, &err)) {
+			*found = true;
+			*prefix_len = end;
+		}
+	}
+	if (err) {
+		st = DKIM_E_CRYPTO;
+		goto out;
+	}
+	/* The whole body, which may end inside a line. */
+	dkim_bodycanon_finish(bc);
+	if (!EVP_DigestFinal_ex(ctx, dg, &dglen)) {
+		st = DKIM_E_CRYPTO;
+		goto out;
+	}
+	if (dglen == wantlen && memcmp(dg, want, dglen) == 0) {
+		*found = true;
+		*prefix_len = len;
+	}
+out:
+	dkim_bodycanon_free(bc);
+	EVP_MD_CTX_free(tmp);
+	EVP_MD_CTX_free(ctx);
+	return st;
+}

@@ -196,6 +196,19 @@ enum dkim_status dkim_body_hash(enum dkim_canon c, const EVP_MD *md,
     const char *body, size_t len, int64_t limit, unsigned char *out,
     unsigned int *outlen, uint64_t *canon_len);
 
+/*
+ * dkim_body_prefix_match - the longest prefix of body that ends at a line
+ * end (after a CRLF), or is empty, or is the whole body, whose body hash
+ * with canonicalization c, digest md and limit (< 0: none) equals want.
+ * One pass: the hash state is copied and finished at each line end as if
+ * the body ended there (trailing empty lines dropped, the final CRLF
+ * added). *found says whether any prefix matched; *prefix_len is its
+ * length in octets of body.
+ */
+enum dkim_status dkim_body_prefix_match(enum dkim_canon c, const EVP_MD *md,
+    const char *body, size_t len, int64_t limit, const unsigned char *want,
+    size_t wantlen, bool *found, size_t *prefix_len);
+
 /* ------------------------------------------------------------ signatures */
 
 enum dkim_alg {
@@ -482,6 +495,18 @@ void dkim_select_headers(const struct dkim_msg *msg, char *const *h,
  */
 bool dkim_sig_field_stripped(const struct dkim_field *f,
     const struct dkim_sig *sig, struct dkim_buf *out);
+
+/*
+ * dkim_header_digest - hash the header part of a signature (RFC 6376
+ * §3.7): the fields h= selects from msg->fields, each canonicalized with
+ * CRLF, then the signature field (sigraw, b= already emptied) without
+ * CRLF. Only msg->fields and msg->nfields are read, so a caller may hand
+ * in an edited copy of the field array.
+ */
+enum dkim_status dkim_header_digest(const struct dkim_msg *msg,
+    char *const *h, size_t nh, long exclude, enum dkim_canon c,
+    const char *sigraw, size_t siglen, const EVP_MD *md, unsigned char *dg,
+    unsigned int *dglen);
 
 /* dkim_digest_sign / dkim_digest_verify - sign or check a digest of the
  * header hash input with the key: RSA PKCS#1 v1.5 over the digest, or

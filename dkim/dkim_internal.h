@@ -38,14 +38,4 @@ char *dkim_strndup(const char *p, size_t n);
 bool dkim_domain_within(const char *sub, size_t sublen, const char *dom,
     size_t domlen);
 
-/*
- * dkim_header_digest - hash the header part of a signature (RFC 6376
- * §3.7): the fields h= selects, each canonicalized with CRLF, then the
- * signature field (sigraw, b= already emptied) without CRLF.
- */
-enum dkim_status dkim_header_digest(const struct dkim_msg *msg,
-    char *const *h, size_t nh, long exclude, enum dkim_canon c,
-    const char *sigraw, size_t siglen, const EVP_MD *md, unsigned char *dg,
-    unsigned int *dglen);
-
 #endif

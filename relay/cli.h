@@ -80,5 +80,6 @@ int cmd_keygen(int argc, char **argv);
 int cmd_seal(int argc, char **argv);
 int cmd_testkey(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_diagnose(int argc, char **argv);
 
 #endif

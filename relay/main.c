@@ -18,6 +18,7 @@ static const struct {
 	{ "keygen", cmd_keygen, "make a signing key and its DNS record" },
 	{ "testkey", cmd_testkey, "check a published key record against a "
 	    "key" },
+	{ "diagnose", cmd_diagnose, "explain why signatures do not verify" },
 };
 
 static void
