@@ -242,7 +242,36 @@ auth_aar_results(const struct auth_results *r, const char *authserv_id,
 }
 
 void
+auth_print_dmarc_json(FILE *fp, const struct dmarc_result *d,
+    const char *note)
+{
+	fputs("{\"result\":", fp);
+	json_string(fp, dmarc_res_str(d->result));
+	fputs(",\"reason\":", fp);
+	json_string(fp, d->reason);
+	fputs(",\"domain\":", fp);
+	json_string(fp, d->author_domain);
+	fputs(",\"policy\":", fp);
+	json_string(fp, dmarc_policy_str(d->policy));
+	fputs(",\"aligned_by\":", fp);
+	json_string(fp, d->aligned == DMARC_IDENT_NONE ? "" :
+	    dmarc_ident_str(d->aligned));
+	if (note && note[0]) {
+		fputs(",\"note\":", fp);
+		json_string(fp, note);
+	}
+	fputc('}', fp);
+}
+
+void
 auth_print_json(FILE *fp, const struct auth_results *r)
+{
+	auth_print_json_obj(fp, r);
+	fputc('\n', fp);
+}
+
+void
+auth_print_json_obj(FILE *fp, const struct auth_results *r)
 {
 	report_json_open(fp, r->dkim, &r->arc);
 	fputs(",\"spf\":{\"result\":", fp);
@@ -269,20 +298,7 @@ auth_print_json(FILE *fp, const struct auth_results *r)
 		json_string(fp, "not evaluated: no envelope (give --ip, "
 		    "--helo and --mail-from)");
 	}
-	fputs("},\"dmarc\":{\"result\":", fp);
-	json_string(fp, dmarc_res_str(r->dmarc.result));
-	fputs(",\"reason\":", fp);
-	json_string(fp, r->dmarc.reason);
-	fputs(",\"domain\":", fp);
-	json_string(fp, r->dmarc.author_domain);
-	fputs(",\"policy\":", fp);
-	json_string(fp, dmarc_policy_str(r->dmarc.policy));
-	fputs(",\"aligned_by\":", fp);
-	json_string(fp, r->dmarc.aligned == DMARC_IDENT_NONE ? "" :
-	    dmarc_ident_str(r->dmarc.aligned));
-	if (r->note[0]) {
-		fputs(",\"note\":", fp);
-		json_string(fp, r->note);
-	}
-	fputs("}}\n", fp);
+	fputs("},\"dmarc\":", fp);
+	auth_print_dmarc_json(fp, &r->dmarc, r->note);
+	fputc('}', fp);
 }

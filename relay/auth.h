@@ -61,6 +61,11 @@ bool auth_print_ar(FILE *fp, const struct auth_results *r,
     const char *authserv_id);
 /* auth_print_json - {"dkim":[..],"arc":{..},"spf":{..},"dmarc":{..}} */
 void auth_print_json(FILE *fp, const struct auth_results *r);
+/* auth_print_json_obj - the same object without the newline. */
+void auth_print_json_obj(FILE *fp, const struct auth_results *r);
+/* auth_print_dmarc_json - the "dmarc" object alone. */
+void auth_print_dmarc_json(FILE *fp, const struct dmarc_result *d,
+    const char *note);
 /* auth_aar_results - the AAR text after "i=N; authserv-id;" (no
  * comments), appended to out. */
 bool auth_aar_results(const struct auth_results *r, const char *authserv_id,

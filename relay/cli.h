@@ -44,6 +44,19 @@ char *cli_read_file(const char *path, size_t max, size_t *len, char *why,
 /* cli_load_key - a PEM private key (PKCS#8 or traditional). */
 EVP_PKEY *cli_load_key(const char *path, char *why, size_t whylen);
 
+struct relay_config;
+struct pipeline_keys;
+
+/* cli_keys_finish - with k->sign_key loaded: the signing domain and
+ * selector, the rules and the [arc] key of cfg into k (cleared on
+ * failure). */
+bool cli_keys_finish(const struct relay_config *cfg, struct pipeline_keys *k,
+    char *why, size_t whylen);
+
+/* cli_public_b64 - a key record's p= value: the SubjectPublicKeyInfo
+ * DER for RSA, the raw 32-byte key for Ed25519 (RFC 8463 §4.2). */
+char *cli_public_b64(EVP_PKEY *k);
+
 /* cli_parse_epoch - a non-negative decimal number of seconds. */
 bool cli_parse_int64(const char *s, int64_t *out);
 
@@ -81,5 +94,6 @@ int cmd_seal(int argc, char **argv);
 int cmd_testkey(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_diagnose(int argc, char **argv);
+int cmd_survive(int argc, char **argv);
 
 #endif

@@ -11,6 +11,8 @@
 #include <openssl/pem.h>
 
 #include "cli.h"
+#include "config.h"
+#include "pipeline.h"
 #include "dns.h"
 #include "zonefile.h"
 
@@ -225,4 +227,52 @@ cli_split_list(const char *list, char **store, size_t *n)
 	    tok = strtok_r(NULL, ":", &save))
 		v[(*n)++] = tok;
 	return v;
+}
+
+char *
+cli_public_b64(EVP_PKEY *k)
+{
+	unsigned char raw[32], *der = NULL;
+	size_t rawlen = sizeof(raw);
+	char *b64;
+	int n;
+
+	if (EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519) {
+		if (EVP_PKEY_get_raw_public_key(k, raw, &rawlen) != 1)
+			return NULL;
+		return dkim_b64_encode(raw, rawlen);
+	}
+	if ((n = i2d_PUBKEY(k, &der)) <= 0)
+		return NULL;
+	b64 = dkim_b64_encode(der, (size_t)n);
+	OPENSSL_free(der);
+	return b64;
+}
+
+bool
+cli_keys_finish(const struct relay_config *cfg, struct pipeline_keys *k,
+    char *why, size_t whylen)
+{
+	k->sign_domain = strdup(cfg->sign_domain);
+	k->sign_selector = strdup(cfg->sign_selector);
+	k->rules = rules_ref(cfg->rules);
+	if (cfg->arc_key) {
+		if ((k->arc_key = cli_load_key(cfg->arc_key, why, whylen)) ==
+		    NULL) {
+			pipeline_keys_clear(k);
+			return false;
+		}
+		k->arc_domain = strdup(cfg->arc_domain ? cfg->arc_domain :
+		    cfg->sign_domain);
+		k->arc_selector = strdup(cfg->arc_selector ?
+		    cfg->arc_selector : cfg->sign_selector);
+	}
+	if (k->sign_domain == NULL || k->sign_selector == NULL ||
+	    (cfg->arc_key && (k->arc_domain == NULL ||
+	    k->arc_selector == NULL))) {
+		snprintf(why, whylen, "out of memory");
+		pipeline_keys_clear(k);
+		return false;
+	}
+	return true;
 }

@@ -40,27 +40,6 @@ open_new(const char *path, mode_t mode)
 	return fp;
 }
 
-/* public_b64 - the p= value: SPKI DER for RSA, the raw key for Ed25519. */
-static char *
-public_b64(EVP_PKEY *k, bool ed)
-{
-	unsigned char raw[32], *der = NULL;
-	size_t rawlen = sizeof(raw);
-	char *b64;
-	int n;
-
-	if (ed) {
-		if (EVP_PKEY_get_raw_public_key(k, raw, &rawlen) != 1)
-			return NULL;
-		return dkim_b64_encode(raw, rawlen);
-	}
-	if ((n = i2d_PUBKEY(k, &der)) <= 0)
-		return NULL;
-	b64 = dkim_b64_encode(der, (size_t)n);
-	OPENSSL_free(der);
-	return b64;
-}
-
 int
 cmd_keygen(int argc, char **argv)
 {
@@ -124,7 +103,7 @@ cmd_keygen(int argc, char **argv)
 	}
 	k = ed ? EVP_PKEY_Q_keygen(NULL, NULL, "ED25519") :
 	    EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
-	if (k == NULL || (p64 = public_b64(k, ed)) == NULL) {
+	if (k == NULL || (p64 = cli_public_b64(k)) == NULL) {
 		cli_err("keygen", "key generation failed");
 		goto out;
 	}

@@ -76,9 +76,8 @@ load_or_make_key(const char *path,
 	EVP_PKEY *k = cli_load_key(path, why, whylen);
 	FILE *fp;
 	char dir[1024], *slash;
-	unsigned char *der = NULL;
 	char *b64;
-	int n, fd;
+	int fd;
 
 	if (k || !may_create || access(path, F_OK) == 0)
 		return k;
@@ -105,8 +104,7 @@ load_or_make_key(const char *path,
 	}
 	PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL);
 	fclose(fp);
-	if ((n = i2d_PUBKEY(k, &der)) > 0 &&
-	    (b64 = dkim_b64_encode(der, (size_t)n)) != NULL) {
+	if ((b64 = cli_public_b64(k)) != NULL) {
 		printf("arcrelay: made a new signing key %s\n"
 		    "publish this record in DNS so receivers can verify its "
 		    "signatures:\n"
@@ -115,7 +113,6 @@ load_or_make_key(const char *path,
 		fflush(stdout);
 		free(b64);
 	}
-	OPENSSL_free(der);
 	return k;
 }
 
@@ -133,20 +130,7 @@ load_keys(const struct relay_config *cfg, struct pipeline_keys *k, char *why,
 	    cfg->sign_selector, create, why, whylen);
 	if (k->sign_key == NULL)
 		return false;
-	k->sign_domain = strdup(cfg->sign_domain);
-	k->sign_selector = strdup(cfg->sign_selector);
-	if (cfg->arc_key) {
-		if ((k->arc_key = cli_load_key(cfg->arc_key, why, whylen)) ==
-		    NULL) {
-			pipeline_keys_clear(k);
-			return false;
-		}
-		k->arc_domain = strdup(cfg->arc_domain ? cfg->arc_domain :
-		    cfg->sign_domain);
-		k->arc_selector = strdup(cfg->arc_selector ?
-		    cfg->arc_selector : cfg->sign_selector);
-	}
-	return true;
+	return cli_keys_finish(cfg, k, why, whylen);
 }
 
 /* sign_bounce - our DKIM signature on the bounces we send (delivery's
@@ -192,6 +176,8 @@ rcpt_hook(void *arg, const struct smtpd_peer *peer, const char *mail_from,
 	struct relay *r = arg;
 	const char *at = strrchr(rcpt, '@');
 	const char *domain;
+	const struct rules_list *l;
+	struct rules_match m;
 	size_t i, dl;
 	bool ok = false;
 
@@ -214,6 +200,29 @@ rcpt_hook(void *arg, const struct smtpd_peer *peer, const char *mail_from,
 		return false;
 	}
 	pthread_mutex_lock(&r->cfg_mu);
+	rules_match(r->cfg->rules, rcpt, (int64_t)time(NULL), &m);
+	switch (m.kind) {
+	case RULE_LIST:
+		l = &r->cfg->rules->lists[m.index];
+		if (rules_may_post(l, mail_from))
+			ok = true;
+		else
+			snprintf(reply, replylen, "550 5.7.1 %s accepts posts "
+			    "from its members only", l->addr);
+		pthread_mutex_unlock(&r->cfg_mu);
+		return ok;
+	case RULE_FORWARD:
+	case RULE_SRS:
+		pthread_mutex_unlock(&r->cfg_mu);
+		return true;
+	case RULE_SRS_BAD:
+		pthread_mutex_unlock(&r->cfg_mu);
+		snprintf(reply, replylen, "550 5.1.1 no such address: %s",
+		    m.why);
+		return false;
+	case RULE_NONE:
+		break;
+	}
 	if (r->cfg->loopback_any_rcpt && peer->loopback)
 		ok = true;
 	for (i = 0; i < r->cfg->ndomains && !ok; i++)
@@ -222,7 +231,6 @@ rcpt_hook(void *arg, const struct smtpd_peer *peer, const char *mail_from,
 	pthread_mutex_unlock(&r->cfg_mu);
 	if (!ok)
 		snprintf(reply, replylen, "550 5.7.1 relaying denied");
-	(void)mail_from;
 	return ok;
 }
 
@@ -323,7 +331,10 @@ on_done(evutil_socket_t fd, short what, void *arg)
 	r->done_n = r->done_cap = 0;
 	pthread_mutex_unlock(&r->done_mu);
 	for (i = 0; i < n; i++) {
-		deliver_add(r->dl, &v[i]->qenv);
+		size_t k;
+
+		for (k = 0; k < v[i]->nqenv; k++)
+			deliver_add(r->dl, &v[i]->qenv[k]);
 		pipeline_job_free(v[i]);
 	}
 	free(v);
@@ -434,10 +445,15 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		struct cfg_domain *d = r->cfg->domains;
 		size_t n = r->cfg->ndomains;
 
+		struct rules *ru = r->cfg->rules;
+
 		r->cfg->domains = nc->domains;
 		r->cfg->ndomains = nc->ndomains;
 		nc->domains = d;
 		nc->ndomains = n;
+		/* Lists (members files re-read), forwards and SRS too. */
+		r->cfg->rules = nc->rules;
+		nc->rules = ru;
 	}
 	pthread_mutex_unlock(&r->cfg_mu);
 	config_free(nc);

@@ -574,6 +574,7 @@ struct loader {
 
 	bool listen_set;		/* the file's listen replaced the default */
 	size_t *domain_at;		/* owned: header line of each domain */
+	size_t srs_needed_at;		/* a forward's "srs = yes" line */
 };
 
 static bool
@@ -1014,6 +1015,570 @@ domain_begin(struct loader *L, const char *arg)
 }
 
 /*
+ * Rules: [list ADDR], [forward ADDR], [srs]
+ */
+
+#define CFG_FILE_MAX	(4 * 1024 * 1024)	/* members, footer, secret */
+#define CFG_MEMBERS_MAX	100000
+
+/*
+ * addr_ok - local@domain as a rule names it: a dot-atom local part (RFC
+ * 5322 §3.2.3; no quoting, no routing characters) and a host name.
+ */
+static bool
+addr_ok(const char *s)
+{
+	const char *at = strrchr(s, '@');
+	const char *p;
+
+	if (at == NULL || at == s || at - s > 64 || s[0] == '.' ||
+	    at[-1] == '.' || !dns_name_ok(at + 1, 0) ||
+	    at[strlen(at) - 1] == '.')
+		return false;
+	for (p = s; p < at; p++)
+		if (!isalnum((unsigned char)*p) &&
+		    strchr("!#$&'*+-/=?^_`{|}~.", *p) == NULL)
+			return false;
+		else if (*p == '.' && p[1] == '.')
+			return false;
+	return true;
+}
+
+/* lower_addr - the address with its domain in lowercase. */
+static char *
+lower_addr(const char *s)
+{
+	char *d = strdup(s), *at;
+
+	if (d != NULL && (at = strrchr(d, '@')) != NULL)
+		for (; *at != '\0'; at++)
+			*at = (char)tolower((unsigned char)*at);
+	return d;
+}
+
+/*
+ * read_small - a whole file given as file:PATH, NUL-terminated, with no
+ * NUL byte inside; NULL with a reason.
+ */
+static char *
+read_small(const char *path, const char **reason)
+{
+	FILE *fp;
+	char *buf;
+	size_t n;
+	const char *r;
+
+	if ((r = file_check(path)) != NULL) {
+		*reason = r;
+		return NULL;
+	}
+	if ((fp = fopen(path, "r")) == NULL) {
+		*reason = strerror(errno);
+		return NULL;
+	}
+	if ((buf = malloc(CFG_FILE_MAX + 1)) == NULL) {
+		fclose(fp);
+		*reason = "out of memory";
+		return NULL;
+	}
+	n = fread(buf, 1, CFG_FILE_MAX + 1, fp);
+	if (ferror(fp) || n > CFG_FILE_MAX || memchr(buf, '\0', n) != NULL) {
+		*reason = ferror(fp) ? "read error" : n > CFG_FILE_MAX ?
+		    "file larger than 4 MiB" : "NUL byte in the file";
+		fclose(fp);
+		free(buf);
+		return NULL;
+	}
+	fclose(fp);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* value_or_file - v itself, or the contents of PATH for "file:PATH". */
+static char *
+value_or_file(struct loader *L, const struct key_def *k, const char *v,
+    bool *failed)
+{
+	const char *reason = NULL;
+	char *s;
+
+	*failed = false;
+	if (strncmp(v, "file:", 5) != 0)
+		return strdup(v);
+	if ((s = read_small(v + 5, &reason)) == NULL) {
+		*failed = true;
+		bad(L, k, v, reason);
+	}
+	return s;
+}
+
+static bool
+is_sep(char c)
+{
+	return c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/*
+ * add_addrs - each address in s (separated by commas, blanks or lines;
+ * in a file, '#' starts a comment) through add; false after fail().
+ */
+static bool
+add_addrs(struct loader *L, const struct key_def *k, char *s, bool file,
+    bool (*add)(struct loader *, const char *))
+{
+	char *p = s;
+
+	while (*p != '\0') {
+		char *e, save;
+
+		if (is_sep(*p)) {
+			p++;
+			continue;
+		}
+		if (file && *p == '#') {
+			while (*p != '\0' && *p != '\n')
+				p++;
+			continue;
+		}
+		for (e = p; *e != '\0' && !is_sep(*e); e++)
+			;
+		save = *e;
+		*e = '\0';
+		if (!addr_ok(p))
+			return bad(L, k, p, "not an address local@domain");
+		if (!add(L, p))
+			return false;
+		*e = save;
+		p = e;
+	}
+	return true;
+}
+
+static bool
+add_member(struct loader *L, const char *a)
+{
+	struct rules_list *l = L->base;
+	char *la = lower_addr(a);
+	bool ok = la != NULL && l->nmembers < CFG_MEMBERS_MAX &&
+	    rules_add_member(l, la);
+
+	free(la);
+	if (!ok && l->nmembers >= CFG_MEMBERS_MAX)
+		return fail_at(L, L->lineno, "more than %d members",
+		    CFG_MEMBERS_MAX);
+	return ok || no_memory(L);
+}
+
+static bool
+set_members(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	struct rules_list *l = L->base;
+	bool failed, ok;
+	char *s = value_or_file(L, k, v, &failed);
+
+	if (s == NULL)
+		return failed ? false : no_memory(L);
+	if (strncmp(v, "file:", 5) == 0 && l->members_file == NULL &&
+	    (l->members_file = strdup(v + 5)) == NULL) {
+		free(s);
+		return no_memory(L);
+	}
+	ok = add_addrs(L, k, s, strncmp(v, "file:", 5) == 0, add_member);
+	free(s);
+	return ok;
+}
+
+/* choice - v as the index of one of the words in opts ("a|b|c"). */
+static bool
+choice(struct loader *L, const struct key_def *k, const char *v,
+    const char *const *opts, size_t n, int *out)
+{
+	char reason[128] = "not ";
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v, opts[i]) == 0) {
+			*out = (int)i;
+			return true;
+		}
+	for (i = 0; i < n; i++)
+		snprintf(reason + strlen(reason), sizeof(reason) -
+		    strlen(reason), "%s%s", opts[i], i + 2 < n ? ", " :
+		    i + 1 < n ? " or " : "");
+	return bad(L, k, v, reason);
+}
+
+static bool
+set_posters(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	static const char *const o[] = { "members", "any" };
+	int i;
+
+	if (!choice(L, k, v, o, 2, &i))
+		return false;
+	*(bool *)field = i == 1;
+	return true;
+}
+
+/* In the order of enum rules_from and enum rules_reply_to. */
+static bool
+set_from_rewrite(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	static const char *const o[] = { "dmarc", "always", "never" };
+
+	return choice(L, k, v, o, 3, field);
+}
+
+static bool
+set_reply_to(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	static const char *const o[] = { "author", "list", "none" };
+
+	return choice(L, k, v, o, 3, field);
+}
+
+static bool
+set_yesno(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	static const char *const o[] = { "no", "yes" };
+	int i;
+
+	if (!choice(L, k, v, o, 2, &i))
+		return false;
+	*(bool *)field = i == 1;
+	return true;
+}
+
+/* A one-line text for a header field: printable, no line breaks. */
+static bool
+set_text(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)v; *p != '\0'; p++)
+		if (*p < ' ' || *p == 0x7f)
+			return bad(L, k, v, "control character");
+	return put_str(L, field, strdup(v));
+}
+
+/*
+ * footer - inline text ("\n" in it starts a new line) or file:PATH, UTF-8
+ * either way: it is appended to messages as is.
+ */
+static bool
+set_footer(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	bool failed;
+	char *s = value_or_file(L, k, v, &failed), *r, *w;
+
+	if (s == NULL)
+		return failed ? false : no_memory(L);
+	if (strncmp(v, "file:", 5) != 0)
+		for (r = w = s; *r != '\0'; r++)
+			if (r[0] == '\\' && r[1] == 'n') {
+				*w++ = '\n';
+				r++;
+			} else
+				*w++ = *r;
+	else
+		w = s + strlen(s);
+	*w = '\0';
+	return put_str(L, field, s);
+}
+
+/*
+ * unsubscribe - "mailto:ADDR" and/or "https://..." (separated by blanks
+ * or commas, or repeated); "{list}" in either stands for the list address.
+ */
+static bool
+set_unsubscribe(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	struct rules_list *l = L->base;
+	char *s = strdup(v), *p, *save = NULL;
+	bool ok = true;
+
+	if (s == NULL)
+		return no_memory(L);
+	for (p = strtok_r(s, ", \t", &save); p != NULL && ok;
+	    p = strtok_r(NULL, ", \t", &save)) {
+		struct dkim_buf b;
+		const char *q;
+		char **dst;
+
+		if (strncmp(p, "mailto:", 7) == 0)
+			dst = &l->unsub_mailto;
+		else if (strncmp(p, "https://", 8) == 0 && p[8] != '\0')
+			dst = &l->unsub_https;
+		else {
+			ok = bad(L, k, p, "not mailto:ADDR or https://...");
+			break;
+		}
+		if (*dst != NULL) {
+			ok = bad(L, k, p, "a second URI of this kind");
+			break;
+		}
+		dkim_buf_init(&b, 4096);
+		for (q = dst == &l->unsub_mailto ? p + 7 : p; *q != '\0'; q++)
+			if (strncmp(q, "{list}", 6) == 0) {
+				dkim_buf_adds(&b, l->addr);
+				q += 5;
+			} else if ((unsigned char)*q <= ' ' || *q == '<' ||
+			    *q == '>' || (unsigned char)*q >= 0x7f) {
+				b.failed = true;
+				break;
+			} else
+				dkim_buf_addc(&b, *q);
+		if (b.failed || b.len == 0 || (dst == &l->unsub_mailto &&
+		    !addr_ok(b.p))) {
+			dkim_buf_free(&b);
+			ok = bad(L, k, p, dst == &l->unsub_mailto ?
+			    "not mailto: and an address" :
+			    "not a URI without spaces or <>");
+			break;
+		}
+		*dst = dkim_buf_take(&b, NULL);
+	}
+	free(s);
+	(void)field;
+	return ok;
+}
+
+static struct rules *
+need_rules(struct loader *L)
+{
+	if (L->c->rules == NULL && (L->c->rules = rules_new()) == NULL)
+		no_memory(L);
+	return L->c->rules;
+}
+
+/* The name of a [list ADDR] or [forward ADDR] section, not yet used. */
+static char *
+rule_addr(struct loader *L, const char *sec, const char *arg)
+{
+	struct rules *r = need_rules(L);
+	size_t i;
+	char *a;
+
+	if (r == NULL)
+		return NULL;
+	if (!addr_ok(arg)) {
+		fail_at(L, L->lineno, "[%s %s]: not an address local@domain",
+		    sec, arg);
+		return NULL;
+	}
+	for (i = 0; i < r->nlists + r->nforwards; i++)
+		if (rules_addr_eq(i < r->nlists ? r->lists[i].addr :
+		    r->forwards[i - r->nlists].addr, arg)) {
+			fail_at(L, L->lineno, "[%s %s]: the address already "
+			    "has a [%s] rule", sec, arg, i < r->nlists ?
+			    "list" : "forward");
+			return NULL;
+		}
+	if ((a = lower_addr(arg)) == NULL)
+		no_memory(L);
+	return a;
+}
+
+static void *
+list_begin(struct loader *L, const char *arg)
+{
+	char *a = rule_addr(L, "list", arg), *at;
+	struct rules *r = L->c->rules;
+	struct rules_list *nl, *l;
+
+	if (a == NULL)
+		return NULL;
+	if ((nl = realloc(r->lists, (r->nlists + 1) * sizeof(*nl))) == NULL) {
+		free(a);
+		no_memory(L);
+		return NULL;
+	}
+	r->lists = nl;
+	l = &nl[r->nlists++];
+	memset(l, 0, sizeof(*l));
+	l->addr = a;
+	at = strrchr(a, '@');
+	l->name = strndup(a, (size_t)(at - a));
+	if ((l->bounces = malloc(strlen(a) + sizeof("-bounces"))) != NULL)
+		sprintf(l->bounces, "%.*s-bounces%s", (int)(at - a), a, at);
+	if (l->name == NULL || l->bounces == NULL) {
+		no_memory(L);
+		return NULL;
+	}
+	return l;
+}
+
+static bool
+list_end(struct loader *L)
+{
+	struct rules_list *l = L->base;
+
+	if (l->nmembers == 0)
+		return fail_at(L, L->sec_at, "[list %s] has no members",
+		    l->addr);
+	return true;
+}
+
+static void *
+forward_begin(struct loader *L, const char *arg)
+{
+	char *a = rule_addr(L, "forward", arg);
+	struct rules *r = L->c->rules;
+	struct rules_forward *nf, *f;
+
+	if (a == NULL)
+		return NULL;
+	if ((nf = realloc(r->forwards, (r->nforwards + 1) * sizeof(*nf))) ==
+	    NULL) {
+		free(a);
+		no_memory(L);
+		return NULL;
+	}
+	r->forwards = nf;
+	f = &nf[r->nforwards++];
+	memset(f, 0, sizeof(*f));
+	f->addr = a;
+	f->srs = true;
+	return f;
+}
+
+static bool
+add_to(struct loader *L, const char *a)
+{
+	struct rules_forward *f = L->base;
+	char **nv;
+	size_t i;
+
+	for (i = 0; i < f->nto; i++)
+		if (rules_addr_eq(f->to[i], a))
+			return true;
+	if (f->nto >= 1000)
+		return fail_at(L, L->lineno, "more than 1000 addresses in to");
+	if ((nv = realloc(f->to, (f->nto + 1) * sizeof(*nv))) == NULL)
+		return no_memory(L);
+	f->to = nv;
+	if ((nv[f->nto] = lower_addr(a)) == NULL)
+		return no_memory(L);
+	f->nto++;
+	return true;
+}
+
+static bool
+set_to(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	char *s = strdup(v);
+	bool ok;
+
+	if (s == NULL)
+		return no_memory(L);
+	ok = add_addrs(L, k, s, false, add_to);
+	free(s);
+	return ok;
+}
+
+static bool
+forward_end(struct loader *L)
+{
+	struct rules_forward *f = L->base;
+
+	if (f->nto == 0)
+		return fail_at(L, L->sec_at, "[forward %s] has no to",
+		    f->addr);
+	if (key_line(L, "srs") == 0)
+		return true;
+	/* srs = yes said explicitly needs [srs]: checked at the end of
+	 * the file (the section may come later). */
+	if (f->srs && L->srs_needed_at == 0)
+		L->srs_needed_at = key_line(L, "srs");
+	return true;
+}
+
+static void *
+srs_begin(struct loader *L, const char *arg)
+{
+	struct rules *r = need_rules(L);
+
+	(void)arg;
+	if (r != NULL)
+		r->srs.max_age_days = 21;
+	return r != NULL ? &r->srs : NULL;
+}
+
+static bool
+set_srs_domain(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	if (!dns_name_ok(v, 0) || strchr(v, '.') == NULL)
+		return bad(L, k, v, "not a domain name with a dot");
+	return put_str(L, field, lower_name(v));
+}
+
+/* secret - repeatable: the first signs, every one verifies (rotation). */
+static bool
+set_secret(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	struct rules_srs *s = L->base;
+	bool failed;
+	char *sec = value_or_file(L, k, v, &failed), **nv;
+	size_t n;
+
+	if (sec == NULL)
+		return failed ? false : no_memory(L);
+	n = strlen(sec);
+	while (n > 0 && (sec[n - 1] == '\n' || sec[n - 1] == '\r'))
+		sec[--n] = '\0';
+	if (n < 16) {
+		free(sec);
+		return bad(L, k, strncmp(v, "file:", 5) == 0 ? v : "...",
+		    "a secret needs at least 16 characters");
+	}
+	if (s->nsecrets >= 16 || (nv = realloc(s->secrets,
+	    (s->nsecrets + 1) * sizeof(*nv))) == NULL) {
+		free(sec);
+		return s->nsecrets >= 16 ? bad(L, k, "...",
+		    "more than 16 secrets") : no_memory(L);
+	}
+	s->secrets = nv;
+	nv[s->nsecrets++] = sec;
+	(void)field;
+	return true;
+}
+
+static bool
+set_max_age(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	unsigned secs;
+
+	if (!set_duration(L, k, &secs, v))
+		return false;
+	*(unsigned *)field = (secs + DAY - 1) / DAY;
+	return true;
+}
+
+static bool
+srs_end(struct loader *L)
+{
+	struct rules_srs *s = L->base;
+
+	if (s->domain == NULL)
+		return fail_at(L, L->sec_at, "[srs] is missing domain");
+	if (s->nsecrets == 0)
+		return fail_at(L, L->sec_at, "[srs] is missing secret");
+	return true;
+}
+
+/*
  * The tables
  */
 
@@ -1068,6 +1633,33 @@ static const struct key_def arc_keys[] = {
 	{ "key", set_dkim_key, CFG(arc_key), 0, 0, false },
 };
 
+#define LST(f)	offsetof(struct rules_list, f)
+#define FWD(f)	offsetof(struct rules_forward, f)
+#define SRS(f)	offsetof(struct rules_srs, f)
+
+static const struct key_def list_keys[] = {
+	{ "members", set_members, 0, 0, 0, true },
+	{ "name", set_text, LST(name), 0, 0, false },
+	{ "posters", set_posters, LST(posters_any), 0, 0, false },
+	{ "subject_tag", set_text, LST(subject_tag), 0, 0, false },
+	{ "footer", set_footer, LST(footer), 0, 0, false },
+	{ "from_rewrite", set_from_rewrite, LST(from_rewrite), 0, 0, false },
+	{ "reply_to", set_reply_to, LST(reply_to), 0, 0, false },
+	{ "list_id", set_text, LST(list_id), 0, 0, false },
+	{ "unsubscribe", set_unsubscribe, 0, 0, 0, true },
+};
+
+static const struct key_def forward_keys[] = {
+	{ "to", set_to, 0, 0, 0, true },
+	{ "srs", set_yesno, FWD(srs), 0, 0, false },
+};
+
+static const struct key_def srs_keys[] = {
+	{ "domain", set_srs_domain, SRS(domain), 0, 0, false },
+	{ "secret", set_secret, 0, 0, 0, true },
+	{ "max_age", set_max_age, SRS(max_age_days), DAY, 1000 * DAY, false },
+};
+
 static const struct key_def domain_keys[] = {
 	{ "deliver", set_target, DOM(deliver), 0, 0, false },
 };
@@ -1076,7 +1668,6 @@ static const struct key_def domain_keys[] = {
  * compile (the array size goes negative). */
 #define KEYS(t)	t, NKEYS(t) + 0 * sizeof(char[NKEYS(t) <= CFG_KEYS_MAX ? 1 : -1])
 
-/* Later: [list NAME], [forward ADDR] and [srs] are rows like these. */
 static const struct section_def sections[] = {
 	{ "server", false, KEYS(server_keys), NULL, server_end },
 	{ "dns", false, KEYS(dns_keys), NULL, NULL },
@@ -1085,6 +1676,9 @@ static const struct section_def sections[] = {
 	{ "signing", false, KEYS(signing_keys), NULL, signing_end },
 	{ "arc", false, KEYS(arc_keys), NULL, arc_end },
 	{ "domain", true, KEYS(domain_keys), domain_begin, NULL },
+	{ "list", true, KEYS(list_keys), list_begin, list_end },
+	{ "forward", true, KEYS(forward_keys), forward_begin, forward_end },
+	{ "srs", false, KEYS(srs_keys), srs_begin, srs_end },
 };
 
 _Static_assert(NKEYS(sections) <= CFG_SECTIONS_MAX, "raise CFG_SECTIONS_MAX");
@@ -1344,6 +1938,9 @@ config_load(const char *path, char *why, size_t whylen)
 		    strerror(errno));
 	if (ok)
 		ok = end_section(&L);
+	if (ok && L.srs_needed_at != 0 && L.c->rules->srs.domain == NULL)
+		ok = fail_at(&L, L.srs_needed_at, "srs = yes without an [srs] "
+		    "section");
 	if (ok && (L.c->path = strdup(path)) == NULL)
 		ok = no_memory(&L);
 	if (ok && !config_finish(L.c))
@@ -1389,6 +1986,7 @@ config_free(struct relay_config *c)
 		free(c->domains[i].deliver);
 	}
 	free(c->domains);
+	rules_unref(c->rules);
 	free(c->path);
 	free(c);
 }

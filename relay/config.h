@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rules.h"
+
 /* [domain NAME]: relay mail for this recipient domain. */
 struct cfg_domain {
 	char *name;		/* lowercase, no final dot */
@@ -58,6 +60,9 @@ struct relay_config {
 
 	struct cfg_domain *domains;
 	size_t ndomains;
+
+	/* [list ADDR], [forward ADDR], [srs]; NULL when there are none */
+	struct rules *rules;
 
 	char *path;		/* the file loaded, NULL for the default */
 };

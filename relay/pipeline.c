@@ -32,6 +32,7 @@ pipeline_keys_clear(struct pipeline_keys *k)
 	free(k->sign_selector);
 	free(k->arc_domain);
 	free(k->arc_selector);
+	rules_unref(k->rules);
 	memset(k, 0, sizeof(*k));
 }
 
@@ -54,6 +55,7 @@ pipeline_keys_copy(struct pipeline_keys *dst, const struct pipeline_keys *src)
 	dst->sign_selector = dup_or_null(src->sign_selector);
 	dst->arc_domain = dup_or_null(src->arc_domain);
 	dst->arc_selector = dup_or_null(src->arc_selector);
+	dst->rules = rules_ref(src->rules);
 	return true;
 }
 
@@ -139,29 +141,323 @@ pipeline_dkim_sign(const struct pipeline_keys *k, const struct dkim_msg *m,
 
 #define REPLY(...) snprintf(reply, replylen, __VA_ARGS__)
 
+/*
+ * seal_one - our Received field, our DKIM signature over that message,
+ * then the ARC set over everything above (RFC 8617 §5.1 step 1): the
+ * whole message the relay hands on, appended to out. content is the
+ * message after the rules' changes; res and aar describe what arrived.
+ */
+static enum pipeline_rc
+seal_one(const struct pipeline_opts *o, const struct pipeline_keys *k,
+    const struct pipeline_env *env, const struct auth_results *res,
+    const char *aar, const char *content, size_t len, int64_t now,
+    struct dkim_buf *out, char *reply, size_t replylen)
+{
+	struct dkim_msg *m1 = NULL, *m2 = NULL;
+	struct dkim_buf b1, sig, fields;
+	struct arc_seal_opts ao;
+	char why[DKIM_WHY_MAX] = "";
+	enum pipeline_rc rc = PIPE_TEMPFAIL;
+	enum dkim_status st;
+
+	dkim_buf_init(&b1, 0);
+	dkim_buf_init(&sig, 0);
+	dkim_buf_init(&fields, 0);
+	add_received(&b1, o, env, now);
+	dkim_buf_add(&b1, content, len);
+	if (b1.failed || dkim_msg_parse(b1.p, b1.len, NULL, &m1, why,
+	    sizeof(why)) != DKIM_OK)
+		goto nomem;
+	if ((st = pipeline_dkim_sign(k, m1, now, &sig, why, sizeof(why))) !=
+	    DKIM_OK) {
+		REPLY("451 4.3.0 cannot sign: %s", why);
+		goto out;
+	}
+	dkim_buf_add(&sig, b1.p, b1.len);
+	if (sig.failed || dkim_msg_parse(sig.p, sig.len, NULL, &m2, why,
+	    sizeof(why)) != DKIM_OK)
+		goto nomem;
+
+	arc_seal_opts_init(&ao);
+	ao.domain = k->arc_domain ? k->arc_domain : k->sign_domain;
+	ao.selector = k->arc_selector ? k->arc_selector : k->sign_selector;
+	ao.key = k->arc_key ? k->arc_key : k->sign_key;
+	ao.alg = dkim_alg_for_key(ao.key);
+	ao.authserv_id = o->authserv_id;
+	ao.results = aar;
+	ao.now = now;
+	st = arc_seal(m2, &res->arc, &ao, &fields, why, sizeof(why));
+	if (st == DKIM_E_LIMIT) {
+		/* §5.1: a chain that ended stays ended; the message still
+		 * goes on with our DKIM signature. */
+		log_event(LOG_LVL_INFO, env->session_id, "arc=not-sealed "
+		    "reason=\"%s\"", why);
+	} else if (st != DKIM_OK) {
+		REPLY("451 4.3.0 cannot seal: %s", why);
+		goto out;
+	}
+	dkim_buf_add(out, fields.p, fields.len);
+	dkim_buf_add(out, sig.p, sig.len);
+	if (out->failed)
+		goto nomem;
+	rc = PIPE_OK;
+	goto out;
+nomem:
+	REPLY("451 4.3.0 temporary local problem");
+out:
+	dkim_msg_free(m1);
+	dkim_msg_free(m2);
+	dkim_buf_free(&b1);
+	dkim_buf_free(&sig);
+	dkim_buf_free(&fields);
+	return rc;
+}
+
+void
+pipeline_result_free(struct pipeline_result *r)
+{
+	size_t i, j;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->nmsgs; i++)
+		dkim_buf_free(&r->msgs[i]);
+	free(r->msgs);
+	for (i = 0; i < r->nouts; i++) {
+		free(r->outs[i].sender);
+		for (j = 0; j < r->outs[i].nrcpt; j++)
+			free(r->outs[i].rcpt[j]);
+		free(r->outs[i].rcpt);
+	}
+	free(r->outs);
+	auth_results_free(&r->auth);
+	memset(r, 0, sizeof(*r));
+}
+
+/* new_msg - a fresh message slot in r; its index, or -1. */
+static int
+new_msg(struct pipeline_result *r)
+{
+	struct dkim_buf *nm = realloc(r->msgs, (r->nmsgs + 1) * sizeof(*nm));
+
+	if (nm == NULL)
+		return -1;
+	r->msgs = nm;
+	dkim_buf_init(&nm[r->nmsgs], (size_t)1 << 31);
+	return (int)r->nmsgs++;
+}
+
+/*
+ * out_for - the output for (msg, sender, label), created when new; NULL
+ * on no memory. Outputs with the same bytes and sender share one queue
+ * entry, so plain relaying and SRS bounces go out together.
+ */
+static struct pipeline_out *
+out_for(struct pipeline_result *r, size_t msg, const char *sender,
+    bool per_rcpt, const char *label)
+{
+	struct pipeline_out *no, *po;
+	size_t i;
+
+	for (i = 0; i < r->nouts; i++)
+		if (r->outs[i].msg == msg && !per_rcpt &&
+		    !r->outs[i].per_rcpt && strcmp(r->outs[i].sender,
+		    sender) == 0)
+			return &r->outs[i];
+	if ((no = realloc(r->outs, (r->nouts + 1) * sizeof(*no))) == NULL)
+		return NULL;
+	r->outs = no;
+	po = &no[r->nouts];
+	memset(po, 0, sizeof(*po));
+	po->msg = msg;
+	po->per_rcpt = per_rcpt;
+	snprintf(po->label, sizeof(po->label), "%s", label);
+	if ((po->sender = strdup(sender)) == NULL)
+		return NULL;
+	r->nouts++;
+	return po;
+}
+
+static bool
+out_add_rcpt(struct pipeline_out *po, const char *addr)
+{
+	char **nv;
+	size_t i;
+
+	for (i = 0; i < po->nrcpt; i++)
+		if (rules_addr_eq(po->rcpt[i], addr))
+			return true;
+	if ((nv = realloc(po->rcpt, (po->nrcpt + 1) * sizeof(*nv))) == NULL)
+		return false;
+	po->rcpt = nv;
+	if ((nv[po->nrcpt] = strdup(addr)) == NULL)
+		return false;
+	po->nrcpt++;
+	return true;
+}
+
+/* rewrite_from - does this list rewrite From for this message? */
+static bool
+rewrite_from(const struct rules_list *l, const struct auth_results *res)
+{
+	switch (l->from_rewrite) {
+	case RULES_FROM_ALWAYS:
+		return true;
+	case RULES_FROM_NEVER:
+		return false;
+	case RULES_FROM_DMARC:
+		break;
+	}
+	/* When the policy could not be learnt, assume the strict one: a
+	 * needless rewrite costs less than a rejected post. */
+	return res->dmarc.policy == DMARC_POLICY_QUARANTINE ||
+	    res->dmarc.policy == DMARC_POLICY_REJECT ||
+	    res->dmarc.result == DMARC_RES_TEMPERROR;
+}
+
+struct pl_ctx {
+	const struct pipeline_opts *o;
+	const struct pipeline_keys *k;
+	const struct pipeline_env *env;
+	const char *content;	/* after forged A-R were removed */
+	size_t len;
+	const char *aar;
+	int64_t now;
+	int plain;		/* the unmodified message's slot, -1: none */
+};
+
+/* plain_msg - the unmodified message, sealed once for every output
+ * that carries it (relay, forward, SRS bounce). */
+static enum pipeline_rc
+plain_msg(struct pl_ctx *c, struct pipeline_result *r, size_t *slot,
+    char *reply, size_t replylen)
+{
+	enum pipeline_rc rc;
+	int i;
+
+	if (c->plain < 0) {
+		if ((i = new_msg(r)) < 0) {
+			REPLY("451 4.3.0 temporary local problem");
+			return PIPE_TEMPFAIL;
+		}
+		rc = seal_one(c->o, c->k, c->env, &r->auth, c->aar, c->content,
+		    c->len, c->now, &r->msgs[i], reply, replylen);
+		if (rc != PIPE_OK)
+			return rc;
+		c->plain = i;
+	}
+	*slot = (size_t)c->plain;
+	return PIPE_OK;
+}
+
+/* route_rcpt - one envelope recipient into its output(s). */
+static enum pipeline_rc
+route_rcpt(struct pl_ctx *c, struct pipeline_result *r, const char *rcpt,
+    char *reply, size_t replylen)
+{
+	const struct rules *rules = c->k->rules;
+	struct rules_match m;
+	struct pipeline_out *po;
+	enum pipeline_rc rc;
+	char label[RULES_ADDR_MAX + 16], why[200];
+	size_t slot, j;
+
+	rules_match(rules, rcpt, c->now, &m);
+	switch (m.kind) {
+	case RULE_NONE:
+	case RULE_SRS:
+		if ((rc = plain_msg(c, r, &slot, reply, replylen)) != PIPE_OK)
+			return rc;
+		if ((po = out_for(r, slot, c->env->sender, false,
+		    "relay")) == NULL || !out_add_rcpt(po, m.kind == RULE_SRS ?
+		    m.addr : rcpt))
+			goto nomem;
+		return PIPE_OK;
+	case RULE_SRS_BAD:
+		/* Accepted at RCPT, expired since: the bounce has nowhere
+		 * to go. */
+		log_event(LOG_LVL_INFO, c->env->session_id, "rcpt=%s "
+		    "result=dropped reason=\"%s\"", rcpt, m.why);
+		return PIPE_OK;
+	case RULE_FORWARD: {
+		const struct rules_forward *f = &rules->forwards[m.index];
+		char sender[RULES_ADDR_MAX];
+
+		if (!rules_forward_sender(rules, f, c->env->sender, c->now,
+		    sender, sizeof(sender), why, sizeof(why))) {
+			REPLY("451 4.3.0 %s", why);
+			return PIPE_TEMPFAIL;
+		}
+		if ((rc = plain_msg(c, r, &slot, reply, replylen)) != PIPE_OK)
+			return rc;
+		snprintf(label, sizeof(label), "forward %s", f->addr);
+		if ((po = out_for(r, slot, sender, false, label)) == NULL)
+			goto nomem;
+		for (j = 0; j < f->nto; j++)
+			if (!out_add_rcpt(po, f->to[j]))
+				goto nomem;
+		return PIPE_OK;
+	}
+	case RULE_LIST: {
+		const struct rules_list *l = &rules->lists[m.index];
+		struct dkim_buf mod;
+		int i;
+
+		snprintf(label, sizeof(label), "list %s", l->addr);
+		for (j = 0; j < r->nouts; j++)
+			if (strcmp(r->outs[j].label, label) == 0)
+				return PIPE_OK;		/* named twice */
+		if (rules_list_loop(l, c->content, c->len)) {
+			REPLY("550 5.4.6 mail loop: the message already "
+			    "carries the List-Id of %s", l->addr);
+			return PIPE_REJECT;
+		}
+		dkim_buf_init(&mod, (size_t)1 << 31);
+		if (!rules_list_apply(l, rewrite_from(l, &r->auth), c->content,
+		    c->len, &mod, why, sizeof(why)) || (i = new_msg(r)) < 0) {
+			dkim_buf_free(&mod);
+			REPLY("451 4.3.0 cannot apply the list's changes");
+			log_event(LOG_LVL_ERR, c->env->session_id, "list=%s "
+			    "error=\"%s\"", l->addr, why);
+			return PIPE_TEMPFAIL;
+		}
+		rc = seal_one(c->o, c->k, c->env, &r->auth, c->aar, mod.p,
+		    mod.len, c->now, &r->msgs[i], reply, replylen);
+		dkim_buf_free(&mod);
+		if (rc != PIPE_OK)
+			return rc;
+		if ((po = out_for(r, (size_t)i, l->bounces, true, label)) ==
+		    NULL)
+			goto nomem;
+		for (j = 0; j < l->nmembers; j++)
+			if (!out_add_rcpt(po, l->members[j]))
+				goto nomem;
+		return PIPE_OK;
+	}
+	}
+nomem:
+	REPLY("451 4.3.0 temporary local problem");
+	return PIPE_TEMPFAIL;
+}
+
 enum pipeline_rc
 pipeline_process(const struct pipeline_opts *o, const struct pipeline_keys *k,
     struct dkim_keycache *kc, const struct pipeline_env *env,
-    const char *data, size_t len, struct dkim_buf *out,
-    struct auth_results *resout, char *reply, size_t replylen)
+    const char *data, size_t len, struct pipeline_result *r, char *reply,
+    size_t replylen)
 {
-	struct dkim_msg *m = NULL, *m1 = NULL, *m2 = NULL;
-	struct dkim_buf clean, b1, sig, aar, fields;
+	struct dkim_msg *m = NULL;
+	struct dkim_buf clean, aar;
 	struct auth_request ar;
-	struct auth_results res;
-	struct arc_seal_opts ao;
+	struct pl_ctx c;
 	char why[DKIM_WHY_MAX] = "";
-	int64_t now = o->now ? o->now : (int64_t)time(NULL);
 	enum pipeline_rc rc = PIPE_TEMPFAIL;
-	size_t removed;
+	size_t removed, i;
 	enum dkim_status st;
 
-	memset(&res, 0, sizeof(res));
+	memset(r, 0, sizeof(*r));
 	dkim_buf_init(&clean, 0);
-	dkim_buf_init(&b1, 0);
-	dkim_buf_init(&sig, 0);
 	dkim_buf_init(&aar, 0);
-	dkim_buf_init(&fields, 0);
 	st = dkim_msg_parse(data, len, NULL, &m, why, sizeof(why));
 	if (st != DKIM_OK) {
 		REPLY("554 5.6.0 not an RFC 5322 message: %s",
@@ -184,76 +480,45 @@ pipeline_process(const struct pipeline_opts *o, const struct pipeline_keys *k,
 		}
 	}
 
+	/* What arrived is evaluated once; the AAR records it, before any
+	 * rule changes the message. */
 	memset(&ar, 0, sizeof(ar));
 	ar.ip = env->client_ip && env->client_ip[0] ? env->client_ip : NULL;
 	ar.helo = env->helo;
 	ar.mail_from = env->sender ? env->sender : "";
 	ar.receiver = o->hostname;
-	ar.now = now;
+	ar.now = o->now ? o->now : (int64_t)time(NULL);
 	ar.keycache = kc;
 	ar.dmarc_mode = o->dmarc_mode;
 	ar.psl = o->psl;
-	if (auth_evaluate(m, &o->dns, &ar, &res) != DKIM_OK ||
-	    !auth_aar_results(&res, o->authserv_id, &aar))
+	if (auth_evaluate(m, &o->dns, &ar, &r->auth) != DKIM_OK ||
+	    !auth_aar_results(&r->auth, o->authserv_id, &aar))
 		goto nomem;
 
-	/* Our Received field, then our DKIM signature over that message. */
-	add_received(&b1, o, env, now);
-	dkim_buf_add(&b1, removed ? clean.p : data, removed ? clean.len : len);
-	if (b1.failed || dkim_msg_parse(b1.p, b1.len, NULL, &m1, why,
-	    sizeof(why)) != DKIM_OK)
-		goto nomem;
-	if ((st = pipeline_dkim_sign(k, m1, now, &sig, why, sizeof(why))) !=
-	    DKIM_OK) {
-		REPLY("451 4.3.0 cannot sign: %s", why);
-		goto out;
-	}
-	dkim_buf_add(&sig, b1.p, b1.len);
-	if (sig.failed || dkim_msg_parse(sig.p, sig.len, NULL, &m2, why,
-	    sizeof(why)) != DKIM_OK)
-		goto nomem;
-
-	/* Then the ARC set, over everything above (RFC 8617 §5.1 step 1). */
-	arc_seal_opts_init(&ao);
-	ao.domain = k->arc_domain ? k->arc_domain : k->sign_domain;
-	ao.selector = k->arc_selector ? k->arc_selector : k->sign_selector;
-	ao.key = k->arc_key ? k->arc_key : k->sign_key;
-	ao.alg = dkim_alg_for_key(ao.key);
-	ao.authserv_id = o->authserv_id;
-	ao.results = aar.p;
-	ao.now = now;
-	st = arc_seal(m2, &res.arc, &ao, &fields, why, sizeof(why));
-	if (st == DKIM_E_LIMIT) {
-		/* §5.1: a chain that ended stays ended; the message still
-		 * goes on with our DKIM signature. */
-		log_event(LOG_LVL_INFO, env->session_id, "arc=not-sealed "
-		    "reason=\"%s\"", why);
-	} else if (st != DKIM_OK) {
-		REPLY("451 4.3.0 cannot seal: %s", why);
-		goto out;
-	}
-	dkim_buf_add(out, fields.p, fields.len);
-	dkim_buf_add(out, sig.p, sig.len);
-	if (out->failed)
-		goto nomem;
+	memset(&c, 0, sizeof(c));
+	c.o = o;
+	c.k = k;
+	c.env = env;
+	c.content = removed ? clean.p : data;
+	c.len = removed ? clean.len : len;
+	c.aar = aar.p;
+	c.now = ar.now;
+	c.plain = -1;
+	for (i = 0; i < env->nrcpt; i++)
+		if ((rc = route_rcpt(&c, r, env->rcpt[i], reply, replylen)) !=
+		    PIPE_OK)
+			goto out;
 	rc = PIPE_OK;
 	goto out;
 nomem:
 	REPLY("451 4.3.0 temporary local problem");
 	rc = PIPE_TEMPFAIL;
 out:
-	if (resout && rc == PIPE_OK)
-		*resout = res;
-	else
-		auth_results_free(&res);
+	if (rc != PIPE_OK)
+		pipeline_result_free(r);
 	dkim_msg_free(m);
-	dkim_msg_free(m1);
-	dkim_msg_free(m2);
 	dkim_buf_free(&clean);
-	dkim_buf_free(&b1);
-	dkim_buf_free(&sig);
 	dkim_buf_free(&aar);
-	dkim_buf_free(&fields);
 	return rc;
 }
 
@@ -307,15 +572,100 @@ read_all(const char *path, size_t *len)
 	return buf;
 }
 
+/* env_new - a fresh envelope for sender and rcpt[0..n). */
+static bool
+env_fill(struct q_envelope *e, const char *sender, char *const *rcpt,
+    size_t n, int64_t now)
+{
+	size_t k;
+
+	memset(e, 0, sizeof(*e));
+	e->first_seen = now;
+	if ((e->sender = strdup(sender)) == NULL ||
+	    (e->rcpt = calloc(n ? n : 1, sizeof(*e->rcpt))) == NULL)
+		return false;
+	for (k = 0; k < n; k++) {
+		if ((e->rcpt[k].addr = strdup(rcpt[k])) == NULL)
+			return false;
+		e->rcpt[k].state = Q_PENDING;
+		e->rcpt[k].next_retry = now;
+		e->nrcpt++;
+	}
+	return true;
+}
+
+static void
+env_clear(struct q_envelope *e)
+{
+	size_t k;
+
+	for (k = 0; k < e->nrcpt; k++) {
+		free(e->rcpt[k].addr);
+		free(e->rcpt[k].last_reply);
+	}
+	free(e->rcpt);
+	free(e->sender);
+	memset(e, 0, sizeof(*e));
+}
+
+/*
+ * queue_all - every output of r durably queued, or none: a failure part
+ * way removes what was committed, so the 4xx that follows leaves nothing
+ * behind for the client's retry to duplicate.
+ */
+static bool
+queue_all(struct pipeline *p, struct pipeline_job *job,
+    const struct pipeline_result *r, char *why, size_t whylen)
+{
+	size_t i, k, n = 0;
+	int64_t now = (int64_t)time(NULL);
+
+	for (i = 0; i < r->nouts; i++)
+		n += r->outs[i].per_rcpt ? r->outs[i].nrcpt :
+		    r->outs[i].nrcpt > 0;
+	if ((job->qenv = calloc(n ? n : 1, sizeof(*job->qenv))) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return false;
+	}
+	for (i = 0; i < r->nouts; i++) {
+		const struct pipeline_out *po = &r->outs[i];
+		const struct dkim_buf *msg = &r->msgs[po->msg];
+		size_t per = po->per_rcpt ? 1 : po->nrcpt;
+
+		for (k = 0; k < po->nrcpt; k += per) {
+			struct q_envelope *e = &job->qenv[job->nqenv];
+
+			if (!env_fill(e, po->sender, po->rcpt + k, per, now)) {
+				env_clear(e);
+				snprintf(why, whylen, "out of memory");
+				goto undo;
+			}
+			if (!queue_commit(p->q, msg->p, msg->len, e, why,
+			    whylen)) {
+				env_clear(e);
+				goto undo;
+			}
+			job->nqenv++;
+		}
+	}
+	return true;
+undo:
+	for (i = 0; i < job->nqenv; i++) {
+		queue_remove(p->q, job->qenv[i].id);
+		env_clear(&job->qenv[i]);
+	}
+	job->nqenv = 0;
+	return false;
+}
+
 static void
 run_job(struct pipeline *p, struct pipeline_job *job,
     const struct pipeline_keys *keys, struct dkim_keycache *kc)
 {
 	struct pipeline_env env;
-	struct dkim_buf out;
-	struct auth_results res;
-	char why[DKIM_WHY_MAX];
-	size_t len, k;
+	struct pipeline_result r;
+	char why[DKIM_WHY_MAX], ipq[80];
+	size_t len, i, size = 0;
 	char *data = read_all(job->path, &len);
 	enum pipeline_rc rc;
 
@@ -328,63 +678,54 @@ run_job(struct pipeline *p, struct pipeline_job *job,
 	env.client_ip = job->client_ip;
 	env.helo = job->helo;
 	env.tls = job->tls;
-	env.sender = job->sender;
+	env.sender = job->sender ? job->sender : "";
 	env.rcpt = (const char *const *)job->rcpt;
 	env.nrcpt = job->nrcpt;
 	env.session_id = job->session_id;
-	dkim_buf_init(&out, (size_t)1 << 31);
-	rc = pipeline_process(&p->opts, keys, kc, &env, data, len, &out, &res,
+	rc = pipeline_process(&p->opts, keys, kc, &env, data, len, &r,
 	    job->reply, sizeof(job->reply));
 	free(data);
 	if (rc != PIPE_OK) {
-		dkim_buf_free(&out);
 		log_event(LOG_LVL_INFO, job->session_id, "result=%s reply=\"%s\"",
 		    rc == PIPE_REJECT ? "rejected" : "deferred", job->reply);
 		return;
 	}
-	memset(&job->qenv, 0, sizeof(job->qenv));
-	job->qenv.sender = strdup(job->sender ? job->sender : "");
-	job->qenv.rcpt = calloc(job->nrcpt ? job->nrcpt : 1,
-	    sizeof(*job->qenv.rcpt));
-	job->qenv.first_seen = (int64_t)time(NULL);
-	if (job->qenv.sender == NULL || job->qenv.rcpt == NULL) {
-		snprintf(job->reply, sizeof(job->reply),
-		    "451 4.3.0 temporary local problem");
-		goto done;
-	}
-	for (k = 0; k < job->nrcpt; k++) {
-		job->qenv.rcpt[k].addr = strdup(job->rcpt[k]);
-		job->qenv.rcpt[k].state = Q_PENDING;
-		job->qenv.rcpt[k].next_retry = job->qenv.first_seen;
-		job->qenv.nrcpt++;
-	}
-	if (!queue_commit(p->q, out.p, out.len, &job->qenv, why, sizeof(why))) {
+	if (!queue_all(p, job, &r, why, sizeof(why))) {
 		log_event(LOG_LVL_ERR, job->session_id, "queue=failed "
 		    "reason=\"%s\"", why);
 		snprintf(job->reply, sizeof(job->reply),
 		    "451 4.3.0 cannot queue the message now");
 		goto done;
 	}
-	job->queued = true;
-	snprintf(job->reply, sizeof(job->reply), "250 2.0.0 Ok: queued as %s",
-	    job->qenv.id);
-	{
-		char ipq[80];
-
-		log_event(LOG_LVL_INFO, job->qenv.id, "session=%s client=%s "
-		    "size=%zu dkim=%s arc=%s spf=%s dmarc=%s",
-		    job->session_id ? job->session_id : "-",
-		    log_quote(job->client_ip ? job->client_ip : "", 
-		    job->client_ip ? strlen(job->client_ip) : 0, ipq,
-		    sizeof(ipq)), out.len,
-		    res.dkim && res.dkim->n ? dkim_result_str(
-		    res.dkim->r[0].result) : "none", arc_cv_str(res.arc.cv),
-		    res.have_envelope ? spf_res_str(res.spf_mailfrom.result) :
-		    "none", dmarc_res_str(res.dmarc.result));
-	}
+	for (i = 0; i < r.nmsgs; i++)
+		size += r.msgs[i].len;
+	job->queued = job->nqenv > 0;
+	if (job->nqenv == 0)
+		snprintf(job->reply, sizeof(job->reply),
+		    "250 2.0.0 Ok: nothing to deliver");
+	else if (job->nqenv == 1)
+		snprintf(job->reply, sizeof(job->reply),
+		    "250 2.0.0 Ok: queued as %s", job->qenv[0].id);
+	else
+		snprintf(job->reply, sizeof(job->reply),
+		    "250 2.0.0 Ok: queued as %s and %zu more", job->qenv[0].id,
+		    job->nqenv - 1);
+	log_event(LOG_LVL_INFO, job->nqenv ? job->qenv[0].id : NULL,
+	    "session=%s client=%s size=%zu queued=%zu dkim=%s arc=%s spf=%s "
+	    "dmarc=%s", job->session_id ? job->session_id : "-",
+	    log_quote(job->client_ip ? job->client_ip : "", job->client_ip ?
+	    strlen(job->client_ip) : 0, ipq, sizeof(ipq)), size, job->nqenv,
+	    r.auth.dkim && r.auth.dkim->n ? dkim_result_str(
+	    r.auth.dkim->r[0].result) : "none", arc_cv_str(r.auth.arc.cv),
+	    r.auth.have_envelope ? spf_res_str(r.auth.spf_mailfrom.result) :
+	    "none", dmarc_res_str(r.auth.dmarc.result));
+	for (i = 0; i < r.nouts; i++)
+		if (strcmp(r.outs[i].label, "relay") != 0)
+			log_event(LOG_LVL_INFO, job->nqenv ? job->qenv[0].id :
+			    NULL, "rule=\"%s\" sender=<%s> recipients=%zu",
+			    r.outs[i].label, r.outs[i].sender, r.outs[i].nrcpt);
 done:
-	auth_results_free(&res);
-	dkim_buf_free(&out);
+	pipeline_result_free(&r);
 }
 
 static void *
@@ -560,11 +901,8 @@ pipeline_job_free(struct pipeline_job *job)
 	for (k = 0; k < job->nrcpt; k++)
 		free(job->rcpt[k]);
 	free(job->rcpt);
-	for (k = 0; k < job->qenv.nrcpt; k++) {
-		free(job->qenv.rcpt[k].addr);
-		free(job->qenv.rcpt[k].last_reply);
-	}
-	free(job->qenv.rcpt);
-	free(job->qenv.sender);
+	for (k = 0; k < job->nqenv; k++)
+		env_clear(&job->qenv[k]);
+	free(job->qenv);
 	free(job);
 }

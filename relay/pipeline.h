@@ -17,12 +17,14 @@
 #include "auth.h"
 #include "pdns.h"
 #include "queue.h"
+#include "rules.h"
 
 struct pipeline_keys {
 	EVP_PKEY *sign_key;		/* owned reference */
 	char *sign_domain, *sign_selector;	/* owned */
 	EVP_PKEY *arc_key;		/* owned reference */
 	char *arc_domain, *arc_selector;	/* owned */
+	struct rules *rules;		/* owned reference, may be NULL */
 };
 
 struct pipeline_opts {
@@ -52,16 +54,42 @@ enum pipeline_rc {
 };
 
 /*
+ * One message to queue: msgs[msg] for sender and the recipients. A list
+ * post is queued once per member (per_rcpt), each copy the same sealed
+ * bytes.
+ */
+struct pipeline_out {
+	size_t msg;		/* index into pipeline_result.msgs */
+	char *sender;		/* envelope sender: the original, SRS, or
+				 * the list's NAME-bounces address */
+	char **rcpt;
+	size_t nrcpt;
+	bool per_rcpt;
+	char label[RULES_ADDR_MAX + 16];	/* "relay", "list A", "forward A" */
+};
+
+struct pipeline_result {
+	struct dkim_buf *msgs;	/* the final messages (sealed) */
+	size_t nmsgs;
+	struct pipeline_out *outs;
+	size_t nouts;
+	struct auth_results auth;	/* what arrived */
+};
+
+void pipeline_result_free(struct pipeline_result *r);
+
+/*
  * pipeline_process - one message, synchronously, no threads: data in,
- * the message the relay hands on in out (appended), the results in res
- * (optional; caller frees with auth_results_free). reply gets the SMTP
- * reply text for anything but PIPE_OK.
+ * the message(s) the relay hands on and for whom in r (caller frees with
+ * pipeline_result_free on PIPE_OK). Each recipient goes where the rules
+ * (keys->rules) send it: a list is expanded to its members, a forward to
+ * its addresses, an SRS bounce address back to the original sender.
+ * reply gets the SMTP reply text for anything but PIPE_OK.
  */
 enum pipeline_rc pipeline_process(const struct pipeline_opts *o,
     const struct pipeline_keys *keys, struct dkim_keycache *kc,
     const struct pipeline_env *env, const char *data, size_t len,
-    struct dkim_buf *out, struct auth_results *res, char *reply,
-    size_t replylen);
+    struct pipeline_result *r, char *reply, size_t replylen);
 
 /* pipeline_dkim_sign - the relay's DKIM-Signature field for m (appended
  * to out): used for relayed messages and for our own bounces. */
@@ -83,7 +111,8 @@ struct pipeline_job {
 	/* Filled by the worker: */
 	char reply[256];	/* the SMTP reply to send */
 	bool queued;
-	struct q_envelope qenv;	/* when queued: id, sender, recipients */
+	struct q_envelope *qenv;	/* when queued: id, sender, recipients */
+	size_t nqenv;			/* one per queued message */
 };
 
 typedef void (*pipeline_done_fn)(void *arg, struct pipeline_job *job);

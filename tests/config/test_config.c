@@ -101,6 +101,13 @@ setup(void)
 	write_file(path, "-----BEGIN CERTIFICATE-----\n", 28);
 	in_dir("zone.txt", path, sizeof(path));
 	write_file(path, "example.com. TXT \"v=spf1 -all\"\n", 31);
+	in_dir("members.txt", path, sizeof(path));
+	write_file(path, LIT("# the dev list\nm1@a.example\n\n  M2@B.example"
+	    "  # a comment\nm1@A.EXAMPLE\n"));
+	in_dir("footer.txt", path, sizeof(path));
+	write_file(path, LIT("Line one\nLine two\n"));
+	in_dir("secret.txt", path, sizeof(path));
+	write_file(path, LIT("old-secret-from-a-file\n"));
 	in_dir("sub", path, sizeof(path));
 	cr_assert(mkdir(path, 0700) == 0);
 }
@@ -110,7 +117,8 @@ teardown(void)
 {
 	static const char *const names[] = { "ed.key", "rsa.key",
 	    "short.key", "ec.key", "enc.key", "locked.key", "junk.key",
-	    "cert.pem", "zone.txt", "row.conf" };
+	    "cert.pem", "zone.txt", "row.conf", "members.txt", "footer.txt",
+	    "secret.txt" };
 	char path[512];
 	size_t i;
 
@@ -227,6 +235,57 @@ field_text(const struct relay_config *c, const char *f)
 			    c->domains[i].deliver : "(null)");
 		return b;
 	}
+	if (strcmp(f, "lists") == 0) {
+		const struct rules *r = c->rules;
+
+		for (i = 0; r != NULL && i < r->nlists; i++) {
+			const struct rules_list *l = &r->lists[i];
+			size_t m;
+
+			n += (size_t)snprintf(b + n, sz - n, "%s%s name=%s "
+			    "bounces=%s posters=%s from=%d reply=%d tag=%s "
+			    "id=%s mailto=%s https=%s footer=%s members=",
+			    i ? " | " : "", l->addr, l->name, l->bounces,
+			    l->posters_any ? "any" : "members",
+			    (int)l->from_rewrite, (int)l->reply_to,
+			    l->subject_tag ? l->subject_tag : "-",
+			    l->list_id ? l->list_id : "-",
+			    l->unsub_mailto ? l->unsub_mailto : "-",
+			    l->unsub_https ? l->unsub_https : "-",
+			    l->footer ? l->footer : "-");
+			for (m = 0; m < l->nmembers; m++)
+				n += (size_t)snprintf(b + n, sz - n, "%s%s",
+				    m ? "," : "", l->members[m]);
+		}
+		return b;
+	}
+	if (strcmp(f, "forwards") == 0) {
+		const struct rules *r = c->rules;
+
+		for (i = 0; r != NULL && i < r->nforwards; i++) {
+			const struct rules_forward *fw = &r->forwards[i];
+			size_t m;
+
+			n += (size_t)snprintf(b + n, sz - n, "%s%s srs=%s to=",
+			    i ? " | " : "", fw->addr, fw->srs ? "yes" : "no");
+			for (m = 0; m < fw->nto; m++)
+				n += (size_t)snprintf(b + n, sz - n, "%s%s",
+				    m ? "," : "", fw->to[m]);
+		}
+		return b;
+	}
+	if (strcmp(f, "srs") == 0) {
+		const struct rules *r = c->rules;
+
+		if (r == NULL || r->srs.domain == NULL)
+			return "(null)";
+		n += (size_t)snprintf(b + n, sz - n, "%s max_age=%u secrets=",
+		    r->srs.domain, r->srs.max_age_days);
+		for (i = 0; i < r->srs.nsecrets; i++)
+			n += (size_t)snprintf(b + n, sz - n, "%s%s",
+			    i ? "," : "", r->srs.secrets[i]);
+		return b;
+	}
 	cr_assert_fail("field_text: no field %s", f);
 	return NULL;
 }
@@ -239,7 +298,7 @@ static const char *const all_fields[] = {
 	"tls_key", "workers", "loopback_any_rcpt", "resolver", "records",
 	"dns_timeout", "deliver", "retry", "lifetime", "sign_domain",
 	"sign_selector", "sign_key", "arc_domain", "arc_selector", "arc_key",
-	"domains", "path",
+	"domains", "lists", "forwards", "srs", "path",
 };
 
 struct want_field {
@@ -524,6 +583,39 @@ static const struct ok_case ok_cases[] = {
 	    "deliver = mx\n",
 	    { { "domains", "example.com=smtp:[mx.example.net]:25 "
 	        "lists.example.org=(null) example.net=mx" } } },
+	{ "[list] with every key; members inline, deduplicated",
+	    "[list Announce@Lists.Example]\nmembers = a@x.example, b@Y.Example\n"
+	    "members = A@X.EXAMPLE c@z.example\nname = The Announce List\n"
+	    "posters = any\nsubject_tag = [announce]\n"
+	    "footer = --\\nTo leave: mail announce-leave\n"
+	    "from_rewrite = always\nreply_to = list\n"
+	    "list_id = Announce <announce.lists.example>\n"
+	    "unsubscribe = mailto:leave-{list} https://lists.example/u?l={list}\n",
+	    { { "lists", "Announce@lists.example name=The Announce List "
+	        "bounces=Announce-bounces@lists.example posters=any from=1 "
+	        "reply=1 tag=[announce] id=Announce <announce.lists.example> "
+	        "mailto=leave-Announce@lists.example "
+	        "https=https://lists.example/u?l=Announce@lists.example "
+	        "footer=--\nTo leave: mail announce-leave "
+	        "members=a@x.example,b@y.example,c@z.example" } } },
+	{ "[list] defaults; members and footer from files",
+	    "[list dev@lists.example]\nmembers = file:@D@/members.txt\n"
+	    "footer = file:@D@/footer.txt\n",
+	    { { "lists", "dev@lists.example name=dev "
+	        "bounces=dev-bounces@lists.example posters=members from=0 "
+	        "reply=0 tag=- id=- mailto=- https=- "
+	        "footer=Line one\nLine two\n members=m1@a.example,M2@b.example" } } },
+	{ "[forward] with srs, and [srs] with two secrets",
+	    "[forward bob@corp.example]\nto = bob@home.example\n"
+	    "to = b2@home.example, bob@HOME.example\n"
+	    "[forward carol@corp.example]\nto = carol@else.example\nsrs = no\n"
+	    "[srs]\ndomain = Fwd.Corp.Example\nsecret = 0123456789abcdef\n"
+	    "secret = file:@D@/secret.txt\nmax_age = 10d\n",
+	    { { "forwards", "bob@corp.example srs=yes "
+	        "to=bob@home.example,b2@home.example | carol@corp.example "
+	        "srs=no to=carol@else.example" },
+	      { "srs", "fwd.corp.example max_age=10 "
+	        "secrets=0123456789abcdef,old-secret-from-a-file" } } },
 	{ "sections in any order, each once",
 	    "[delivery]\ndeliver = mx\n[server]\nworkers = 4\n"
 	    "[domain a.example]\n[dns]\ntimeout = 2\n[domain b.example]\n",
@@ -598,7 +690,59 @@ static const struct err_case err_cases[] = {
 	{ "hostname = mx.example\n", 0,
 	    "@F@:1: hostname: outside a section" },
 	{ "# fine\n\n[foo]\n", 0, "@F@:3: unknown section [foo]" },
-	{ "[list owners]\n", 0, "@F@:1: unknown section [list]" },
+	{ "[list owners]\n", 0,
+	    "@F@:1: [list owners]: not an address local@domain" },
+	{ "[list a@lists.example]\nname = A\n", 0,
+	    "@F@:1: [list a@lists.example] has no members" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "[forward A@Lists.Example]\n", 0,
+	    "@F@:3: [forward A@Lists.Example]: the address already has a "
+	    "[list] rule" },
+	{ "[list a@lists.example]\nmembers = b@x.example, c@\n", 0,
+	    "@F@:2: members: \"c@\": not an address local@domain" },
+	{ "[list a@lists.example]\nmembers = \"b c\"@x.example\n", 0,
+	    "@F@:2: junk after the quoted value" },
+	{ "[list a@lists.example]\nmembers = b%c@x.example\n", 0,
+	    "@F@:2: members: \"b%c@x.example\": not an address local@domain" },
+	{ "[list a@lists.example]\nmembers = file:@D@/nope.txt\n", 0,
+	    "@F@:2: members: \"file:@D@/nope.txt\": No such file or "
+	    "directory" },
+	{ "[list a@lists.example]\nmembers = b@x.example\nposters = all\n",
+	    0, "@F@:3: posters: \"all\": not members or any" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "from_rewrite = yes\n", 0,
+	    "@F@:3: from_rewrite: \"yes\": not dmarc, always or never" },
+	{ "[list a@lists.example]\nmembers = b@x.example\nreply_to = me\n",
+	    0, "@F@:3: reply_to: \"me\": not author, list or none" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "unsubscribe = http://x.example/u\n", 0,
+	    "@F@:3: unsubscribe: \"http://x.example/u\": not mailto:ADDR or "
+	    "https://..." },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "unsubscribe = mailto:a@x.example mailto:b@x.example\n", 0,
+	    "@F@:3: unsubscribe: \"mailto:b@x.example\": a second URI of "
+	    "this kind" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "unsubscribe = mailto:nobody\n", 0,
+	    "@F@:3: unsubscribe: \"mailto:nobody\": not mailto: and an "
+	    "address" },
+	{ "[forward a@corp.example]\nsrs = no\n", 0,
+	    "@F@:1: [forward a@corp.example] has no to" },
+	{ "[forward a@corp.example]\nto = b@x.example\nsrs = maybe\n", 0,
+	    "@F@:3: srs: \"maybe\": not no or yes" },
+	{ "[forward a@corp.example]\nto = b@x.example\nsrs = yes\n", 0,
+	    "@F@:3: srs = yes without an [srs] section" },
+	{ "[srs]\nsecret = 0123456789abcdef\n", 0,
+	    "@F@:1: [srs] is missing domain" },
+	{ "[srs]\ndomain = fwd.example\n", 0,
+	    "@F@:1: [srs] is missing secret" },
+	{ "[srs]\ndomain = fwd.example\nsecret = short\n", 0,
+	    "@F@:3: secret: \"...\": a secret needs at least 16 characters" },
+	{ "[srs]\ndomain = fwd\n", 0,
+	    "@F@:2: domain: \"fwd\": not a domain name with a dot" },
+	{ "[srs]\ndomain = fwd.example\nsecret = 0123456789abcdef\n"
+	    "max_age = 2000d\n", 0,
+	    "@F@:4: max_age: \"2000d\": out of range (1d to 1000d)" },
 	{ "[Server]\n", 0, "@F@:1: unknown section [Server]" },
 	{ "[server]\n[dns]\n[server]\n", 0,
 	    "@F@:3: duplicate [server] (first at line 1)" },

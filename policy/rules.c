@@ -1,0 +1,246 @@
+/*
+ * rules.c - which rule claims a recipient, and a list's changes (see
+ * rules.h).
+ *
+ * SECURITY: recipients and senders come off the wire; they are compared,
+ * never interpreted, except SRS addresses, which srs.c parses under its
+ * own bounds and checks by HMAC before anything trusts them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "footer.h"
+#include "listhdr.h"
+#include "rules.h"
+#include "srs.h"
+
+struct rules *
+rules_new(void)
+{
+	struct rules *r = calloc(1, sizeof(*r));
+
+	if (r != NULL)
+		r->refs = 1;
+	return r;
+}
+
+struct rules *
+rules_ref(struct rules *r)
+{
+	if (r != NULL)
+		__atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+	return r;
+}
+
+static void
+free_strv(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void
+rules_unref(struct rules *r)
+{
+	size_t i;
+
+	if (r == NULL || __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	for (i = 0; i < r->nlists; i++) {
+		struct rules_list *l = &r->lists[i];
+
+		free(l->addr);
+		free(l->name);
+		free_strv(l->members, l->nmembers);
+		free(l->members_file);
+		free(l->subject_tag);
+		free(l->footer);
+		free(l->list_id);
+		free(l->unsub_mailto);
+		free(l->unsub_https);
+		free(l->bounces);
+	}
+	free(r->lists);
+	for (i = 0; i < r->nforwards; i++) {
+		free(r->forwards[i].addr);
+		free_strv(r->forwards[i].to, r->forwards[i].nto);
+	}
+	free(r->forwards);
+	free(r->srs.domain);
+	free_strv(r->srs.secrets, r->srs.nsecrets);
+	free(r);
+}
+
+bool
+rules_addr_eq(const char *a, const char *b)
+{
+	return strcasecmp(a, b) == 0;
+}
+
+bool
+rules_is_member(const struct rules_list *l, const char *addr)
+{
+	size_t i;
+
+	for (i = 0; i < l->nmembers; i++)
+		if (rules_addr_eq(l->members[i], addr))
+			return true;
+	return false;
+}
+
+bool
+rules_add_member(struct rules_list *l, const char *addr)
+{
+	char **nv;
+
+	if (rules_is_member(l, addr))
+		return true;
+	if ((nv = realloc(l->members, (l->nmembers + 1) * sizeof(*nv))) ==
+	    NULL)
+		return false;
+	l->members = nv;
+	if ((nv[l->nmembers] = strdup(addr)) == NULL)
+		return false;
+	l->nmembers++;
+	return true;
+}
+
+bool
+rules_may_post(const struct rules_list *l, const char *sender)
+{
+	if (sender == NULL || sender[0] == '\0')
+		return false;
+	return l->posters_any || rules_is_member(l, sender);
+}
+
+static void
+srs_cfg(const struct rules *r, struct srs_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->domain = r->srs.domain;
+	c->secrets = (const char *const *)r->srs.secrets;
+	c->nsecrets = r->srs.nsecrets;
+	c->max_age_days = r->srs.max_age_days;
+}
+
+void
+rules_match(const struct rules *r, const char *rcpt, int64_t now,
+    struct rules_match *m)
+{
+	const char *at = strrchr(rcpt, '@');
+	size_t i;
+
+	memset(m, 0, sizeof(*m));
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->nlists; i++)
+		if (rules_addr_eq(r->lists[i].addr, rcpt)) {
+			m->kind = RULE_LIST;
+			m->index = i;
+			return;
+		}
+	for (i = 0; i < r->nforwards; i++)
+		if (rules_addr_eq(r->forwards[i].addr, rcpt)) {
+			m->kind = RULE_FORWARD;
+			m->index = i;
+			return;
+		}
+	if (r->srs.domain != NULL && at != NULL &&
+	    strcasecmp(at + 1, r->srs.domain) == 0 && srs_is_srs(rcpt)) {
+		struct srs_config c;
+		enum srs_rc rc;
+
+		srs_cfg(r, &c);
+		rc = srs_reverse(&c, rcpt, now, m->addr, sizeof(m->addr),
+		    m->why, sizeof(m->why));
+		m->kind = rc == SRS_OK ? RULE_SRS : RULE_SRS_BAD;
+		if (rc != SRS_OK && m->why[0] == '\0')
+			snprintf(m->why, sizeof(m->why), "%s", srs_rc_str(rc));
+	}
+}
+
+bool
+rules_forward_sender(const struct rules *r, const struct rules_forward *f,
+    const char *sender, int64_t now, char *out, size_t outlen, char *why,
+    size_t whylen)
+{
+	struct srs_config c;
+	enum srs_rc rc;
+
+	if (!f->srs || r->srs.domain == NULL || sender == NULL ||
+	    sender[0] == '\0') {
+		if (snprintf(out, outlen, "%s", sender ? sender : "") >=
+		    (int)outlen) {
+			snprintf(why, whylen, "sender address too long");
+			return false;
+		}
+		return true;
+	}
+	srs_cfg(r, &c);
+	rc = srs_forward(&c, sender, now, out, outlen);
+	if (rc == SRS_BAD_INPUT) {
+		/* A sender SRS cannot carry (a quoted local part, junk) goes
+		 * on as it is: SPF may fail downstream, the mail still
+		 * flows. */
+		snprintf(out, outlen, "%s", sender);
+		return strlen(sender) < outlen;
+	}
+	if (rc != SRS_OK) {
+		snprintf(why, whylen, "SRS rewriting failed: %s",
+		    srs_rc_str(rc));
+		return false;
+	}
+	return true;
+}
+
+static void
+hdr_opts(const struct rules_list *l, bool rewrite_from,
+    struct listhdr_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->list_addr = l->addr;
+	o->list_name = l->name;
+	o->list_id = l->list_id;
+	o->subject_tag = l->subject_tag;
+	o->rewrite_from = rewrite_from;
+	o->reply_to = l->reply_to == RULES_REPLY_LIST ? LISTHDR_REPLY_LIST :
+	    l->reply_to == RULES_REPLY_NONE ? LISTHDR_REPLY_NONE :
+	    LISTHDR_REPLY_AUTHOR;
+	o->unsub_mailto = l->unsub_mailto;
+	o->unsub_https = l->unsub_https;
+}
+
+bool
+rules_list_loop(const struct rules_list *l, const char *msg, size_t len)
+{
+	struct listhdr_opts o;
+
+	hdr_opts(l, false, &o);
+	return listhdr_has_list_id(&o, msg, len);
+}
+
+bool
+rules_list_apply(const struct rules_list *l, bool rewrite_from,
+    const char *msg, size_t len, struct dkim_buf *out, char *why,
+    size_t whylen)
+{
+	struct listhdr_opts o;
+	struct dkim_buf withfooter;
+	enum footer_how how;
+	bool ok;
+
+	hdr_opts(l, rewrite_from, &o);
+	if (l->footer == NULL)
+		return listhdr_apply(&o, msg, len, out, why, whylen);
+	dkim_buf_init(&withfooter, out->max);
+	ok = footer_apply(msg, len, l->footer, &withfooter, &how, why,
+	    whylen) && listhdr_apply(&o, withfooter.p, withfooter.len, out,
+	    why, whylen);
+	dkim_buf_free(&withfooter);
+	return ok;
+}

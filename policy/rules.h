@@ -1,0 +1,134 @@
+/*
+ * rules.h - the recipients a rule claims and the changes it asks for:
+ * mailing lists ([list NAME@DOMAIN]), forwarding aliases ([forward
+ * ADDR]) and the SRS reverse path for bounces ([srs]). Rules are data
+ * from the config file (relay/config.c fills them); this module answers
+ * "who is this recipient?" and applies a list's changes to a message. It
+ * does no I/O.
+ *
+ * A rule set is shared, read-only, between the event loop (RCPT checks)
+ * and the worker threads (the pipeline), and replaced as a whole on
+ * SIGHUP: it is reference counted.
+ */
+#ifndef ARCRELAY_RULES_H
+#define ARCRELAY_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dkim.h"
+
+#define RULES_ADDR_MAX	512
+
+enum rules_from {
+	RULES_FROM_DMARC = 0,	/* rewrite when the author domain's DMARC
+				 * policy is quarantine or reject */
+	RULES_FROM_ALWAYS,
+	RULES_FROM_NEVER,
+};
+
+enum rules_reply_to {
+	RULES_REPLY_AUTHOR = 0,	/* the original From (when rewritten) */
+	RULES_REPLY_LIST,
+	RULES_REPLY_NONE,
+};
+
+struct rules_list {
+	char *addr;		/* NAME@DOMAIN, as configured (domain lowercase) */
+	char *name;		/* display name: `name`, else NAME */
+	char **members;		/* distinct, in order of first mention */
+	size_t nmembers;
+	char *members_file;	/* file:PATH it came from, or NULL */
+	bool posters_any;	/* posters = any (default: members) */
+	char *subject_tag;	/* or NULL */
+	char *footer;		/* text, or NULL */
+	enum rules_from from_rewrite;
+	enum rules_reply_to reply_to;
+	char *list_id;		/* or NULL: derived from addr */
+	char *unsub_mailto;	/* address (no "mailto:"), or NULL */
+	char *unsub_https;	/* https URI, or NULL */
+	char *bounces;		/* NAME-bounces@DOMAIN */
+};
+
+struct rules_forward {
+	char *addr;
+	char **to;
+	size_t nto;
+	bool srs;
+};
+
+struct rules_srs {
+	char *domain;		/* NULL: no [srs] section */
+	char **secrets;		/* the first signs, all verify */
+	size_t nsecrets;
+	unsigned max_age_days;
+};
+
+struct rules {
+	struct rules_list *lists;
+	size_t nlists;
+	struct rules_forward *forwards;
+	size_t nforwards;
+	struct rules_srs srs;
+	int refs;		/* rules_ref / rules_unref */
+};
+
+enum rules_kind {
+	RULE_NONE = 0,		/* no rule claims it (relay domains decide) */
+	RULE_LIST,
+	RULE_FORWARD,
+	RULE_SRS,		/* a bounce to one of our SRS addresses */
+	RULE_SRS_BAD,		/* looks like ours, but forged/expired/bad */
+};
+
+struct rules_match {
+	enum rules_kind kind;
+	size_t index;		/* into lists[] or forwards[] */
+	char addr[RULES_ADDR_MAX];	/* RULE_SRS: where the bounce goes */
+	char why[160];		/* RULE_SRS_BAD: for the 550 */
+};
+
+struct rules *rules_new(void);
+struct rules *rules_ref(struct rules *r);
+void rules_unref(struct rules *r);
+
+/* rules_addr_eq - addresses equal for rule purposes: case-insensitive
+ * (RFC 5321 §2.4 lets a host treat local parts so; people expect it). */
+bool rules_addr_eq(const char *a, const char *b);
+
+/* rules_match - which rule claims rcpt (an address off the wire). */
+void rules_match(const struct rules *r, const char *rcpt, int64_t now,
+    struct rules_match *m);
+
+/* rules_is_member - is addr one of the list's members? */
+bool rules_is_member(const struct rules_list *l, const char *addr);
+
+/* rules_may_post - may this envelope sender post to the list? A null
+ * sender never may (bounces are not distributed). */
+bool rules_may_post(const struct rules_list *l, const char *sender);
+
+/* rules_forward_sender - the envelope sender for a forward: SRS-rewritten
+ * when the forward asks for it and [srs] exists; the null sender stays
+ * null. False (why) when it cannot be rewritten. */
+bool rules_forward_sender(const struct rules *r,
+    const struct rules_forward *f, const char *sender, int64_t now,
+    char *out, size_t outlen, char *why, size_t whylen);
+
+/* rules_add_member - append addr unless present; false on no memory. */
+bool rules_add_member(struct rules_list *l, const char *addr);
+
+/*
+ * rules_list_apply - a list post: the footer (MIME-aware), then the
+ * header changes (subject tag, From rewriting when rewrite_from, Reply-To,
+ * List-* fields, Precedence). The whole new message is appended to out.
+ */
+bool rules_list_apply(const struct rules_list *l, bool rewrite_from,
+    const char *msg, size_t len, struct dkim_buf *out, char *why,
+    size_t whylen);
+
+/* rules_list_loop - does msg already carry this list's List-Id? */
+bool rules_list_loop(const struct rules_list *l, const char *msg,
+    size_t len);
+
+#endif
