@@ -465,7 +465,7 @@ cmd_survive(int argc, char **argv)
 	struct cli_input in;
 	struct dkim_msg *om = NULL;
 	struct judgement j;
-	char why[1024], sender[RULES_ADDR_MAX], reply[256];
+	char why[1024], sender[RULES_ADDR_MAX], reply[1024];
 	const char *rcpt;
 	const struct pipeline_out *out;
 	int rc;
