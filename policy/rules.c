@@ -164,6 +164,17 @@ rules_match(const struct rules *r, const char *rcpt, int64_t now,
 	}
 }
 
+/* local_routes - a source-routing character ('%', '!', ':') in the local
+ * part of addr. */
+static bool
+local_routes(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	size_t n = at != NULL ? (size_t)(at - addr) : strlen(addr);
+
+	return strcspn(addr, "%!:") < n;
+}
+
 bool
 rules_forward_sender(const struct rules *r, const struct rules_forward *f,
     const char *sender, int64_t now, char *out, size_t outlen, char *why,
@@ -182,7 +193,12 @@ rules_forward_sender(const struct rules *r, const struct rules_forward *f,
 		return true;
 	}
 	srs_cfg(r, &c);
-	rc = srs_forward(&c, sender, now, out, outlen);
+	/* The daemon refuses recipients with routing characters in the
+	 * local part (relay/cli_serve.c rcpt_hook), so a bounce to an SRS
+	 * address carrying one would be refused: such a sender goes on as
+	 * it is, and its bounces go to it directly. */
+	rc = local_routes(sender) ? SRS_BAD_INPUT :
+	    srs_forward(&c, sender, now, out, outlen);
 	if (rc == SRS_BAD_INPUT) {
 		/* A sender SRS cannot carry (a quoted local part, junk) goes
 		 * on as it is: SPF may fail downstream, the mail still

@@ -206,6 +206,9 @@ rcpt_hook(void *arg, const struct smtpd_peer *peer, const char *mail_from,
 		l = &r->cfg->rules->lists[m.index];
 		if (rules_may_post(l, mail_from))
 			ok = true;
+		else if (mail_from == NULL || mail_from[0] == '\0')
+			snprintf(reply, replylen, "550 5.7.1 %s takes no "
+			    "bounces (null sender)", l->addr);
 		else
 			snprintf(reply, replylen, "550 5.7.1 %s accepts posts "
 			    "from its members only", l->addr);

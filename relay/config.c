@@ -1120,18 +1120,22 @@ is_sep(char c)
 
 /*
  * add_addrs - each address in s (separated by commas, blanks or lines;
- * in a file, '#' starts a comment) through add; false after fail().
+ * in a file, '#' starts a comment) through add; false after fail(). file
+ * is the PATH of file:PATH (NULL for an inline value): a bad address is
+ * reported with its line in that file.
  */
 static bool
-add_addrs(struct loader *L, const struct key_def *k, char *s, bool file,
-    bool (*add)(struct loader *, const char *))
+add_addrs(struct loader *L, const struct key_def *k, char *s,
+    const char *file, bool (*add)(struct loader *, const char *))
 {
 	char *p = s;
+	size_t line = 1;
 
 	while (*p != '\0') {
 		char *e, save;
 
 		if (is_sep(*p)) {
+			line += *p == '\n';
 			p++;
 			continue;
 		}
@@ -1144,6 +1148,10 @@ add_addrs(struct loader *L, const struct key_def *k, char *s, bool file,
 			;
 		save = *e;
 		*e = '\0';
+		if (!addr_ok(p) && file != NULL)
+			return fail_at(L, L->lineno, "%s: %.200s line %zu: "
+			    "\"%.100s\": not an address local@domain", k->name,
+			    file, line, p);
 		if (!addr_ok(p))
 			return bad(L, k, p, "not an address local@domain");
 		if (!add(L, p))
@@ -1184,7 +1192,8 @@ set_members(struct loader *L, const struct key_def *k, void *field,
 		free(s);
 		return no_memory(L);
 	}
-	ok = add_addrs(L, k, s, strncmp(v, "file:", 5) == 0, add_member);
+	ok = add_addrs(L, k, s, strncmp(v, "file:", 5) == 0 ? v + 5 : NULL,
+	    add_member);
 	free(s);
 	return ok;
 }
@@ -1480,7 +1489,7 @@ set_to(struct loader *L, const struct key_def *k, void *field,
 
 	if (s == NULL)
 		return no_memory(L);
-	ok = add_addrs(L, k, s, false, add_to);
+	ok = add_addrs(L, k, s, NULL, add_to);
 	free(s);
 	return ok;
 }

@@ -658,6 +658,35 @@ undo:
 	return false;
 }
 
+/*
+ * reply_ids - the 250 for a message queued several times (a list, a
+ * forward beside a relay): every queue id that fits the reply, so the
+ * client's log can be matched with ours, then how many more there are.
+ */
+static void
+reply_ids(struct pipeline_job *job)
+{
+	/* Room kept for " and NNNNNN more" after the last id listed. */
+	const size_t room = sizeof(job->reply) - 24;
+	size_t i, n;
+
+	n = (size_t)snprintf(job->reply, sizeof(job->reply),
+	    "250 2.0.0 Ok: queued as %s", job->qenv[0].id);
+	for (i = 1; i < job->nqenv; i++) {
+		size_t idlen = strlen(job->qenv[i].id);
+
+		if (n + 1 + idlen > room && i + 1 < job->nqenv)
+			break;
+		if (n + 1 + idlen >= sizeof(job->reply))
+			break;
+		n += (size_t)snprintf(job->reply + n, sizeof(job->reply) - n,
+		    " %s", job->qenv[i].id);
+	}
+	if (i < job->nqenv)
+		snprintf(job->reply + n, sizeof(job->reply) - n,
+		    " and %zu more", job->nqenv - i);
+}
+
 static void
 run_job(struct pipeline *p, struct pipeline_job *job,
     const struct pipeline_keys *keys, struct dkim_keycache *kc)
@@ -707,9 +736,7 @@ run_job(struct pipeline *p, struct pipeline_job *job,
 		snprintf(job->reply, sizeof(job->reply),
 		    "250 2.0.0 Ok: queued as %s", job->qenv[0].id);
 	else
-		snprintf(job->reply, sizeof(job->reply),
-		    "250 2.0.0 Ok: queued as %s and %zu more", job->qenv[0].id,
-		    job->nqenv - 1);
+		reply_ids(job);
 	log_event(LOG_LVL_INFO, job->nqenv ? job->qenv[0].id : NULL,
 	    "session=%s client=%s size=%zu queued=%zu dkim=%s arc=%s spf=%s "
 	    "dmarc=%s", job->session_id ? job->session_id : "-",
