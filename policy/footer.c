@@ -1127,8 +1127,12 @@ emit_wrap(struct dkim_buf *out, const struct dkim_msg *m,
 	bool mime_version = false, part8;
 	const char *domain = NULL;
 
+	/* A 7-bit message stays 7-bit: the relay may hand it to a server
+	 * that does not offer 8BITMIME (RFC 6152), so a non-ASCII footer
+	 * goes quoted-printable unless the message is 8-bit already. */
 	dkim_buf_init(&fpart, out->max);
-	part8 = footer_part(&fpart, ft, true);
+	part8 = footer_part(&fpart, ft, pl->mi_ok &&
+	    (pl->mi.enc == CTE_8BIT || pl->mi.enc == CTE_BINARY));
 	if (fpart.failed) {
 		dkim_buf_free(&fpart);
 		out->failed = true;

@@ -466,10 +466,13 @@ static const struct fcase plain_cases[] = {
 	    "From: a@example.org\r\nSubject: hi\r\n\r\nHello.\r\n", NULL, true,
 	    AP, "", PLAIN, "From: a@example.org\r\nSubject: hi\r\n\r\n"
 	    "Hello.\r\n" FOOT_CRLF },
+	/* The message is 7bit, so the wrap stays 7bit: the footer part is
+	 * quoted-printable and there is no top-level 8bit label. */
 	{ "no Content-Type, UTF-8 footer: us-ascii cannot take it",
 	    "From: a@example.org\r\n\r\nHello.\r\n", FOOT8, true, WR,
-	    "\"us-ascii\"", PLAIN, NULL, { "\r\nContent-Transfer-Encoding: "
-	    "8bit\r\n\r\n--=_footer_", FOOT8_CRLF } },
+	    "\"us-ascii\"", PLAIN, NULL, { "Content-Transfer-Encoding: "
+	    "quoted-printable\r\nContent-Disposition: inline\r\n\r\n"
+	    "Liste f=C3=BCr alle: a=3Db\r\n" } },
 	{ "text/plain 8bit utf-8, UTF-8 footer", H "Content-Type: text/plain; "
 	    "charset=\"UTF-8\"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
 	    "Grüße\r\n", FOOT8, true, AP, "", PLAIN, H "Content-Type: "
