@@ -181,6 +181,50 @@ default_rcpt(const struct relay_config *cfg)
 	return NULL;
 }
 
+/*
+ * rcpt_accepted - the RCPT check the daemon makes before DATA (cli_serve.c
+ * rcpt_hook): a list takes posts only from whom it allows, a forged or
+ * expired SRS address is no address, and any other recipient needs a
+ * [domain] block (the embedded default takes every recipient, as the
+ * daemon does from loopback clients). False with the reason in why.
+ */
+static bool
+rcpt_accepted(const struct relay_config *cfg, const char *rcpt,
+    const char *sender, int64_t now, char *why, size_t whylen)
+{
+	const char *at = strrchr(rcpt, '@');
+	struct rules_match m;
+	size_t i;
+
+	rules_match(cfg->rules, rcpt, now, &m);
+	switch (m.kind) {
+	case RULE_LIST:
+		if (rules_may_post(&cfg->rules->lists[m.index], sender))
+			return true;
+		snprintf(why, whylen, "refused at RCPT: %s accepts posts "
+		    "from its members only, not <%s>",
+		    cfg->rules->lists[m.index].addr, sender);
+		return false;
+	case RULE_FORWARD:
+	case RULE_SRS:
+		return true;
+	case RULE_SRS_BAD:
+		snprintf(why, whylen, "refused at RCPT: no such address: %s",
+		    m.why);
+		return false;
+	case RULE_NONE:
+		break;
+	}
+	if (cfg->loopback_any_rcpt)
+		return true;
+	for (i = 0; at != NULL && i < cfg->ndomains; i++)
+		if (strcasecmp(cfg->domains[i].name, at + 1) == 0)
+			return true;
+	snprintf(why, whylen, "refused at RCPT: relaying denied (no [domain], "
+	    "[list] or [forward] claims <%s>)", rcpt);
+	return false;
+}
+
 /* ------------------------------------------------------------- verdict */
 
 struct judgement {
@@ -254,6 +298,20 @@ judge(const struct auth_results *before, const struct auth_results *after,
 		    "relay: %s; %s", dmarc_res_str(after->dmarc.result),
 		    after->dmarc.reason, j->trusted_note[0] ? j->trusted_note :
 		    "and ARC cannot help");
+		return;
+	}
+	/* A list that rewrites From makes a message pass under its own
+	 * domain whatever it was on arrival: say so when it was not (with
+	 * the envelope known, so that SPF had its say). */
+	if (before->have_envelope && before->dmarc.result == DMARC_RES_FAIL &&
+	    after->dmarc.result == DMARC_RES_PASS &&
+	    strcasecmp(before->dmarc.author_domain,
+	    after->dmarc.author_domain) != 0) {
+		size_t n = strlen(j->reason);
+
+		snprintf(j->reason + n, sizeof(j->reason) - n, "; but it "
+		    "failed DMARC for %s on arrival and passes only because "
+		    "From was rewritten", before->dmarc.author_domain);
 	}
 }
 
@@ -298,6 +356,33 @@ dkim_cell(const struct auth_results *a, size_t i, char *out, size_t n)
 	    r->d, r->s, r->reason[0] ? ": " : "", r->reason);
 }
 
+/* spf_cell - the SPF result and the domain checked, for the table. */
+static void
+spf_cell(const struct auth_results *r, const char *option, char *out,
+    size_t n)
+{
+	if (!r->have_envelope)
+		snprintf(out, n, "none (no %s)", option);
+	else if (r->spf_mailfrom.domain[0])
+		snprintf(out, n, "%s for %s",
+		    spf_res_str(r->spf_mailfrom.result),
+		    r->spf_mailfrom.domain);
+	else
+		snprintf(out, n, "%s", spf_res_str(r->spf_mailfrom.result));
+}
+
+/* dmarc_cell - the DMARC result, the From domain and its policy. */
+static void
+dmarc_cell(const struct auth_results *r, char *out, size_t n)
+{
+	if (r->dmarc.author_domain[0])
+		snprintf(out, n, "%s for %s (p=%s)",
+		    dmarc_res_str(r->dmarc.result), r->dmarc.author_domain,
+		    dmarc_policy_str(r->dmarc.policy));
+	else
+		snprintf(out, n, "%s", dmarc_res_str(r->dmarc.result));
+}
+
 static void
 row(const char *what, const char *b, const char *a)
 {
@@ -329,15 +414,11 @@ print_table(const struct auth_results *before,
 	snprintf(b, sizeof(b), "%s", arc_cv_str(before->arc.cv));
 	snprintf(a, sizeof(a), "%s", arc_cv_str(after->arc.cv));
 	row("arc", b, a);
-	snprintf(b, sizeof(b), "%s", before->have_envelope ?
-	    spf_res_str(before->spf_mailfrom.result) : "none (no --client-ip)");
-	snprintf(a, sizeof(a), "%s", after->have_envelope ?
-	    spf_res_str(after->spf_mailfrom.result) : "none (no --relay-ip)");
+	spf_cell(before, "--client-ip", b, sizeof(b));
+	spf_cell(after, "--relay-ip", a, sizeof(a));
 	row("spf", b, a);
-	snprintf(b, sizeof(b), "%s (p=%s)", dmarc_res_str(before->dmarc.result),
-	    dmarc_policy_str(before->dmarc.policy));
-	snprintf(a, sizeof(a), "%s (p=%s)", dmarc_res_str(after->dmarc.result),
-	    dmarc_policy_str(after->dmarc.policy));
+	dmarc_cell(before, b, sizeof(b));
+	dmarc_cell(after, a, sizeof(a));
 	row("dmarc", b, a);
 	printf("\nDMARC where our ARC seal is trusted: %s%s%s\n",
 	    dmarc_res_str(j->trusted.result),
@@ -465,7 +546,8 @@ cmd_survive(int argc, char **argv)
 	struct cli_input in;
 	struct dkim_msg *om = NULL;
 	struct judgement j;
-	char why[1024], sender[RULES_ADDR_MAX], reply[1024];
+	char why[1024], sender[RULES_ADDR_MAX];
+	char reply[RULES_ADDR_MAX * 2 + 100];
 	const char *rcpt;
 	const struct pipeline_out *out;
 	int rc;
@@ -529,20 +611,10 @@ cmd_survive(int argc, char **argv)
 	env.nrcpt = 1;
 	env.session_id = "survive";
 
-	/* The RCPT check the daemon makes before DATA. */
-	{
-		struct rules_match m;
-
-		rules_match(cfg->rules, rcpt, po.now, &m);
-		if (m.kind == RULE_LIST && !rules_may_post(
-		    &cfg->rules->lists[m.index], sender)) {
-			snprintf(reply, sizeof(reply), "refused at RCPT: "
-			    "the list accepts posts from members only, not "
-			    "<%s>", sender);
-			print_refusal(a.json, rcpt, reply);
-			rc = EXIT_DONE;
-			goto out;
-		}
+	if (!rcpt_accepted(cfg, rcpt, sender, po.now, reply, sizeof(reply))) {
+		print_refusal(a.json, rcpt, reply);
+		rc = EXIT_DONE;
+		goto out;
 	}
 	switch (pipeline_process(&po, &keys, NULL, &env, in.crlf, in.crlf_len,
 	    &r, reply, sizeof(reply))) {
