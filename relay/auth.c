@@ -295,8 +295,8 @@ auth_print_json_obj(FILE *fp, const struct auth_results *r)
 	} else {
 		json_string(fp, "none");
 		fputs(",\"reason\":", fp);
-		json_string(fp, "not evaluated: no envelope (give --ip, "
-		    "--helo and --mail-from)");
+		json_string(fp, "not evaluated: no envelope (client "
+		    "address, HELO and MAIL FROM)");
 	}
 	fputs("},\"dmarc\":", fp);
 	auth_print_dmarc_json(fp, &r->dmarc, r->note);

@@ -35,6 +35,7 @@
 #include "dns.h"
 #include "log.h"
 #include "pipeline.h"
+#include "rcpt.h"
 #include "queue.h"
 #include "smtpd.h"
 #include "zonefile.h"
@@ -168,72 +169,18 @@ sign_bounce(void *arg, const char *msg, size_t len, char **out,
 
 /* ---------------------------------------------------------- recipients */
 
-/* rcpt_hook - accept only what a rule claims (never an open relay). */
+/* rcpt_hook - rcpt_check under the configuration lock. */
 static bool
 rcpt_hook(void *arg, const struct smtpd_peer *peer, const char *mail_from,
     const char *rcpt, char *reply, size_t replylen)
 {
 	struct relay *r = arg;
-	const char *at = strrchr(rcpt, '@');
-	const char *domain;
-	const struct rules_list *l;
-	struct rules_match m;
-	size_t i, dl;
-	bool ok = false;
+	bool ok;
 
-	if (at == NULL || at == rcpt || at[1] == '\0') {
-		snprintf(reply, replylen, "550 5.1.3 bad recipient address");
-		return false;
-	}
-	domain = at + 1;
-	dl = strlen(domain);
-	/* Routing tricks in the local part, and trailing-dot domains, are
-	 * refused whoever asks: a downstream might act on them. */
-	for (i = 0; rcpt + i < at; i++)
-		if (rcpt[i] == '%' || rcpt[i] == '!' || rcpt[i] == '@' ||
-		    rcpt[i] == '"' || rcpt[i] == ':') {
-			snprintf(reply, replylen, "550 5.7.1 relaying denied");
-			return false;
-		}
-	if (domain[dl - 1] == '.' || domain[0] == '[') {
-		snprintf(reply, replylen, "550 5.7.1 relaying denied");
-		return false;
-	}
 	pthread_mutex_lock(&r->cfg_mu);
-	rules_match(r->cfg->rules, rcpt, (int64_t)time(NULL), &m);
-	switch (m.kind) {
-	case RULE_LIST:
-		l = &r->cfg->rules->lists[m.index];
-		if (rules_may_post(l, mail_from))
-			ok = true;
-		else if (mail_from == NULL || mail_from[0] == '\0')
-			snprintf(reply, replylen, "550 5.7.1 %s takes no "
-			    "bounces (null sender)", l->addr);
-		else
-			snprintf(reply, replylen, "550 5.7.1 %s accepts posts "
-			    "from its members only", l->addr);
-		pthread_mutex_unlock(&r->cfg_mu);
-		return ok;
-	case RULE_FORWARD:
-	case RULE_SRS:
-		pthread_mutex_unlock(&r->cfg_mu);
-		return true;
-	case RULE_SRS_BAD:
-		pthread_mutex_unlock(&r->cfg_mu);
-		snprintf(reply, replylen, "550 5.1.1 no such address: %s",
-		    m.why);
-		return false;
-	case RULE_NONE:
-		break;
-	}
-	if (r->cfg->loopback_any_rcpt && peer->loopback)
-		ok = true;
-	for (i = 0; i < r->cfg->ndomains && !ok; i++)
-		if (strcasecmp(r->cfg->domains[i].name, domain) == 0)
-			ok = true;
+	ok = rcpt_check(r->cfg, peer->loopback, mail_from, rcpt,
+	    (int64_t)time(NULL), reply, replylen);
 	pthread_mutex_unlock(&r->cfg_mu);
-	if (!ok)
-		snprintf(reply, replylen, "550 5.7.1 relaying denied");
 	return ok;
 }
 

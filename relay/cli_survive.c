@@ -24,6 +24,7 @@
 #include "cli.h"
 #include "config.h"
 #include "pipeline.h"
+#include "rcpt.h"
 #include "report.h"
 
 static void
@@ -182,46 +183,31 @@ default_rcpt(const struct relay_config *cfg)
 }
 
 /*
- * rcpt_accepted - the RCPT check the daemon makes before DATA (cli_serve.c
- * rcpt_hook): a list takes posts only from whom it allows, a forged or
- * expired SRS address is no address, and any other recipient needs a
- * [domain] block (the embedded default takes every recipient, as the
- * daemon does from loopback clients). False with the reason in why.
+ * rcpt_accepted - the RCPT check the daemon makes before DATA
+ * (rcpt_check, as a client that is not on loopback would meet it, except
+ * under the embedded default, which takes every recipient from the local
+ * user). False with the reason in why.
  */
 static bool
 rcpt_accepted(const struct relay_config *cfg, const char *rcpt,
     const char *sender, int64_t now, char *why, size_t whylen)
 {
-	const char *at = strrchr(rcpt, '@');
-	struct rules_match m;
-	size_t i;
+	char reply[RULES_ADDR_MAX + 200];
+	const char *text = reply;
 
-	rules_match(cfg->rules, rcpt, now, &m);
-	switch (m.kind) {
-	case RULE_LIST:
-		if (rules_may_post(&cfg->rules->lists[m.index], sender))
-			return true;
-		snprintf(why, whylen, "refused at RCPT: %s accepts posts "
-		    "from its members only, not <%s>",
-		    cfg->rules->lists[m.index].addr, sender);
-		return false;
-	case RULE_FORWARD:
-	case RULE_SRS:
+	if (rcpt_check(cfg, cfg->loopback_any_rcpt, sender, rcpt, now, reply,
+	    sizeof(reply)))
 		return true;
-	case RULE_SRS_BAD:
-		snprintf(why, whylen, "refused at RCPT: no such address: %s",
-		    m.why);
-		return false;
-	case RULE_NONE:
-		break;
-	}
-	if (cfg->loopback_any_rcpt)
-		return true;
-	for (i = 0; at != NULL && i < cfg->ndomains; i++)
-		if (strcasecmp(cfg->domains[i].name, at + 1) == 0)
-			return true;
-	snprintf(why, whylen, "refused at RCPT: relaying denied (no [domain], "
-	    "[list] or [forward] claims <%s>)", rcpt);
+	/* "550 5.7.1 relaying denied": the words after the codes */
+	while (*text != '\0' && *text != ' ')
+		text++;
+	while (*text == ' ')
+		text++;
+	while (*text != '\0' && *text != ' ')
+		text++;
+	while (*text == ' ')
+		text++;
+	snprintf(why, whylen, "refused at RCPT: %s", text);
 	return false;
 }
 

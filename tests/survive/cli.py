@@ -196,8 +196,7 @@ def main():
     # --- refusals: what the daemon would refuse, survive calls `fails`
     for label, rcpt, mail_from, f, want in [
             ("a non-member post", "closed@lists.example", "mallory@other.example", "m.eml",
-             "refused at RCPT: closed@lists.example accepts posts from its members only, "
-             "not <mallory@other.example>"),
+             "refused at RCPT: closed@lists.example accepts posts from its members only"),
             ("a loop (the list's List-Id is already there)", "talk@lists.example", None,
              "loop.eml", "550 5.4.6 mail loop"),
             ("a forged SRS address", "SRS0=abcd=AA=preject.example=alice@fwd.example", None,
