@@ -22,7 +22,11 @@ takes):
 
 The sink (sink.py --store none) counts and logs Message-IDs only, and does
 not fsync.  The clients run in --procs processes.  Everything is printed
-side by side at the end.
+side by side at the end, with two figures that vary less from run to run
+than the rates do: the daemon's CPU time per accepted message (user and
+system, from /proc/PID/stat over the measured relay run) and how busy the
+whole machine was meanwhile (/proc/stat).  The load average is printed at
+the start and at the end: the machine may be shared.
 """
 
 import argparse
@@ -169,6 +173,21 @@ def raise_nofile():
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
+def proc_cpu(pid):
+    """(user, system) CPU seconds of process pid so far."""
+    with open("/proc/%d/stat" % pid) as fh:
+        f = fh.read().rsplit(")", 1)[1].split()
+    hz = os.sysconf("SC_CLK_TCK")
+    return int(f[11]) / hz, int(f[12]) / hz
+
+
+def machine_cpu():
+    """(busy, total) jiffies of all CPUs so far; iowait counts as idle."""
+    with open("/proc/stat") as fh:
+        v = [int(x) for x in fh.readline().split()[1:9]]
+    return sum(v) - v[3] - v[4], sum(v)
+
+
 def sink_count(sink):
     return sink.stats()["messages"]
 
@@ -233,6 +252,7 @@ def main():
     zone.write(work)
     print("bench: work in %s; %d clients, %d messages of %d bytes, %d daemon workers, %d cores"
           % (work, a.clients, a.messages, a.size, a.workers, os.cpu_count()), flush=True)
+    load0 = os.getloadavg()
     pool = make_pool(work, 64, a.size)
     print("bench: message size %d bytes (with the author's DKIM signature)" % (len(pool[0]) - 3),
           flush=True)
@@ -262,12 +282,18 @@ def main():
         run_load(port, pool, a.clients, min(200, a.messages), a.procs)            # warm up
         D.wait_for(lambda: not os.listdir(os.path.join(work, "spool", "queue")), 60, 0.2)
         before = sink_count(sink)
+        cpu0, mach0 = proc_cpu(dm.proc.pid), machine_cpu()
         rate, lat, err, t0, t1 = run_load(port, pool, a.clients, a.messages, a.procs)
+        cpu1, mach1 = proc_cpu(dm.proc.pid), machine_cpu()
         D.wait_for(lambda: sink_count(sink) - before >= len(lat), 120, 0.1)
         t_all = time.time()
         e2e = (sink_count(sink) - before) / (t_all - t0)
         hwm = dm.rss_kb("VmHWM")
         res["relay"] = (rate, lat, err, e2e, hwm)
+        # Over the load run only: most of the delivery to the sink happens
+        # within it, since the sink keeps up.
+        res["cpu"] = (cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], len(lat),
+                      (mach1[0] - mach0[0]) / max(1, mach1[1] - mach0[1]))
         print("bench: through the relay: %.0f msg/s accepted, %.0f msg/s delivered, %d errors%s"
               % (rate, e2e, len(err), (" (first: %s)" % err[0]) if err else ""), flush=True)
         # 3. Idle connections, on a fresh start.
@@ -291,6 +317,7 @@ def main():
         ip.join()
         res["idle"] = (opened, failed, rss0, rss1, probe, alive)
         res["crypto"].append(crypto_ceiling())
+        res["load"] = (load0, os.getloadavg())
     finally:
         dm.kill()
         sink.stop()
@@ -326,6 +353,19 @@ def print_table(res, dm):
     if signs:
         print("relay at %.0f%% of the crypto ceiling (target: 40%% or more), %.0f%% of the SMTP "
               "ceiling" % (100 * rrate / ceil, 100 * rrate / srate if srate else 0))
+    if len(got) > 1 and max(got) > 1.15 * min(got):
+        print("warning: the crypto runs differ by %.0f%%: the machine's speed changed during the "
+              "benchmark, so the percentage above is not a reliable figure"
+              % (100 * (max(got) / min(got) - 1)))
+    if "cpu" in res:
+        user, system, n, busy = res["cpu"]
+        print("daemon CPU per accepted message: %.2f ms (%.2f user, %.2f system); the machine was "
+              "%.0f%% busy during the relay run" % (1000 * (user + system) / max(1, n),
+                                                    1000 * user / max(1, n),
+                                                    1000 * system / max(1, n), 100 * busy))
+    if "load" in res:
+        print("load average (1, 5, 15 min): %s at the start, %s at the end"
+              % tuple(" ".join("%.2f" % x for x in la) for la in res["load"]))
     if "idle" not in res:
         return 0
     opened, failed, rss0, rss1, probe, alive = res["idle"]

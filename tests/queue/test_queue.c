@@ -3,8 +3,10 @@
  * update and remove; peer strings that must survive the envelope format
  * byte for byte; the start-up scan with damaged envelopes, lone messages
  * and tmp/ debris; a fuzz of the envelope parser through the scan;
- * concurrent commits; and a child killed with SIGKILL while it commits,
- * after which every commit it saw succeed must load.
+ * concurrent commits; removed files reused by later commits; and a child
+ * killed with SIGKILL while it commits, after which every commit it saw
+ * succeed must load. test_queue_sync.c checks the durability contract
+ * call by call.
  *
  * Each test works in its own spool under /tmp, removed at the end.
  */
@@ -29,39 +31,10 @@
 #include <openssl/evp.h>
 
 #include "queue.h"
+#include "spool.h"
 #include "unit.h"
 
 /* ------------------------------------------------------------- helpers */
-
-struct spool {
-	char dir[64];
-	struct queue *q;
-};
-
-static void
-spool_open(struct spool *s)
-{
-	char why[256] = "";
-
-	snprintf(s->dir, sizeof(s->dir), "/tmp/arcrelay-queue-XXXXXX");
-	cr_assert(mkdtemp(s->dir) != NULL, "mkdtemp: %s", strerror(errno));
-	s->q = queue_open(s->dir, why, sizeof(why));
-	cr_assert(s->q != NULL, "queue_open(%s): %s", s->dir, why);
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	return remove(path);
-}
-
-static void
-spool_close(struct spool *s)
-{
-	queue_close(s->q);
-	s->q = NULL;
-	nftw(s->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* sub - SPOOL/DIR/NAME into buf. */
 static const char *
@@ -905,7 +878,7 @@ fuzz_batch(struct spool *s, size_t n, struct rng *r,
 		expect_sane(seen.env[i]);
 	seen_free(&seen);
 	/* Clear the corrupt/ and queue/ of this batch for the next one. */
-	nftw(s->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	nftw(s->dir, spool_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	queue_close(s->q);
 	s->q = queue_open(s->dir, NULL, 0);
 	cr_assert(s->q != NULL);
@@ -1087,6 +1060,81 @@ Test(queue, concurrent_commits)
 		free(msg);
 	}
 	seen_free(&seen);
+	spool_close(&s);
+}
+
+/* -------------------------------------------------------------- spares */
+
+/* count_suffix - entries of SPOOL/DIR whose names end in suffix. */
+static size_t
+count_suffix(const struct spool *s, const char *dir, const char *suffix)
+{
+	char p[PATH_MAX];
+	struct dirent *de;
+	size_t n = 0, k = strlen(suffix);
+	DIR *d;
+
+	snprintf(p, sizeof(p), "%s/%s", s->dir, dir);
+	cr_assert((d = opendir(p)) != NULL, "opendir %s", p);
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+
+		n += l > k && strcmp(de->d_name + l - k, suffix) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * A removed message's files are kept in tmp/ and overwritten by later
+ * commits: a shorter message over a longer one must come back exactly,
+ * the removed id must be gone, and closing the queue removes the spares.
+ */
+Test(queue, removed_files_reused_exactly)
+{
+	static const char *const bodies[] = {
+		"a long first message, longer than the ones after it\r\n",
+		"short\r\n",
+		"",
+		"medium length message\r\n",
+		"x\r\n",
+	};
+	struct spool s;
+	char prev[QUEUE_ID_MAX] = "";
+
+	spool_open(&s);
+	for (size_t i = 0; i < NELEM(bodies); i++) {
+		struct q_envelope *e = env_new("r@example.org", 1);
+		size_t len;
+		char *got;
+
+		commit_ok(&s, bodies[i], e);
+		got = queue_read(s.q, e->id, &len);
+		cr_expect(got && same(got, len, bodies[i]), "commit %zu: read "
+		    "back \"%s\", want \"%s\"", i, got ? esc(got, len) :
+		    "(none)", escs(bodies[i]));
+		free(got);
+		if (prev[0]) {
+			cr_expect(queue_remove(s.q, prev), "remove %s", prev);
+			cr_expect(queue_read(s.q, prev, &len) == NULL,
+			    "%s still readable after its removal", prev);
+		}
+		memcpy(prev, e->id, QUEUE_ID_MAX);
+		q_envelope_free(e);
+	}
+	cr_expect(count_suffix(&s, "tmp", ".spare") > 0, "no spare kept");
+	cr_expect(count_dir(&s, "queue") == 2, "queue/ holds %zu names, "
+	    "want the last message's two", count_dir(&s, "queue"));
+	queue_close(s.q);
+	s.q = NULL;
+	{
+		char why[256] = "";
+
+		s.q = queue_open(s.dir, why, sizeof(why));
+		cr_assert(s.q != NULL, "reopen: %s", why);
+	}
+	cr_expect(count_dir(&s, "tmp") == 0, "queue_close left %zu files in "
+	    "tmp/", count_dir(&s, "tmp"));
 	spool_close(&s);
 }
 
