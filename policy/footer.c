@@ -944,11 +944,35 @@ plan_plain(const struct dkim_msg *m, const struct ftext *ft, struct plan *pl)
 	pl->how = FOOTER_APPENDED;
 }
 
-/* plan_mixed - is this multipart/mixed whole enough to add a part to? */
+/* part_holds_delimiter - does a line of the part (p, n) begin with "--"
+ * and the boundary of mp? A reader would take it for a delimiter (RFC
+ * 2046 §5.1.1: the delimiter must not occur inside a part), whatever
+ * follows it on the line. */
+static bool
+part_holds_delimiter(const char *p, size_t n, const struct mparams *mp)
+{
+	size_t s = 0, blen = mp->boundary_len;
+	const char *e;
+
+	while (s < n) {
+		if (n - s >= 2 + blen && p[s] == '-' && p[s + 1] == '-' &&
+		    memcmp(p + s + 2, mp->boundary, blen) == 0)
+			return true;
+		if ((e = memchr(p + s, '\n', n - s)) == NULL)
+			break;
+		s = (size_t)(e - p) + 1;
+	}
+	return false;
+}
+
+/* plan_mixed - is this multipart/mixed whole enough to add a part to, and
+ * can the footer's part stand in it? */
 static void
-plan_mixed(const struct dkim_msg *m, struct plan *pl)
+plan_mixed(const struct dkim_msg *m, const struct ftext *ft, struct plan *pl)
 {
 	struct walk w = { 0, pl->why, sizeof(pl->why) };
+	const struct mparams *mp = &pl->mi.type.par;
+	struct dkim_buf fpart;
 
 	if (!identity_enc(pl->mi.enc)) {
 		snprintf(pl->why, sizeof(pl->why), "multipart with a "
@@ -961,9 +985,21 @@ plan_mixed(const struct dkim_msg *m, struct plan *pl)
 		    "boundary parameter");
 		return;
 	}
-	if (walk_multipart(&w, m->body, m->body_len, &pl->mi.type.par, 1,
-	    &pl->close))
+	if (!walk_multipart(&w, m->body, m->body_len, mp, 1, &pl->close))
+		return;
+	/* The part as emit_new_part writes it. */
+	dkim_buf_init(&fpart, 0);
+	footer_part(&fpart, ft, pl->mi.enc != CTE_7BIT);
+	if (fpart.failed)
+		snprintf(pl->why, sizeof(pl->why), "out of memory");
+	else if (part_holds_delimiter(fpart.p, fpart.len, mp))
+		snprintf(pl->why, sizeof(pl->why), "the footer holds a line "
+		    "that starts with the delimiter of boundary \"%.*s\"",
+		    mp->boundary_len > 60 ? 60 : (int)mp->boundary_len,
+		    mp->boundary);
+	else
 		pl->how = FOOTER_NEW_PART;
+	dkim_buf_free(&fpart);
 }
 
 /* plan_make - decide how the footer goes in; wrapping is the default. */
@@ -981,7 +1017,7 @@ plan_make(const struct dkim_msg *m, const struct ftext *ft, struct plan *pl)
 		plan_plain(m, ft, pl);
 	else if (is_multipart(&pl->mi) &&
 	    strcmp(pl->mi.type.subtype, "mixed") == 0)
-		plan_mixed(m, pl);
+		plan_mixed(m, ft, pl);
 }
 
 /* --------------------------------------------------------------- output */

@@ -686,12 +686,14 @@ subject_has_tag(const char *tag, size_t tn, const char *v, size_t n)
 /*
  * fold_line - append one line's text s starting at column col, folded
  * before white space so that lines stay within LISTHDR_COLUMNS where a
- * break exists. Only white space before offset limit may take a fold.
- * A line never consists of white space alone.
+ * break exists. Only white space at offsets from first to before limit
+ * may take a fold (a tag with spaces in it stays whole on its line, so
+ * that listhdr_untag_subject finds it). A line never consists of white
+ * space alone.
  */
 static void
 fold_line(struct dkim_buf *out, const char *s, size_t n, size_t col,
-    size_t limit)
+    size_t first, size_t limit)
 {
 	size_t pos = 0, b, best, start;
 
@@ -699,7 +701,8 @@ fold_line(struct dkim_buf *out, const char *s, size_t n, size_t col,
 		best = NOPE;
 		for (start = pos; start < n && is_wsp(s[start]); start++)
 			;
-		for (b = start + 1; b < n && b < limit; b++) {
+		for (b = start + 1 > first ? start + 1 : first;
+		    b < n && b < limit; b++) {
 			if (!is_wsp(s[b]))
 				continue;
 			if (col + (b - pos) <= LISTHDR_COLUMNS)
@@ -772,7 +775,7 @@ subject_add(const char *tag, size_t tn, const char *v, size_t n,
 	dkim_buf_addc(&line, ' ');
 	dkim_buf_add(&line, v + i, e - i);
 	if (!line.failed)
-		fold_line(out, line.p, line.len, col,
+		fold_line(out, line.p, line.len, col, tn,
 		    e - i > LISTHDR_LINE_MAX ? tn + 1 : line.len);
 	else
 		out->failed = true;
