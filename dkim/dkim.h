@@ -116,6 +116,9 @@ enum dkim_status dkim_msg_parse(const char *p, size_t len,
     char *why, size_t whylen);
 void dkim_msg_free(struct dkim_msg *m);
 
+/* dkim_has_8bit - does p hold an octet above 127 (RFC 6152 8-bit data)? */
+bool dkim_has_8bit(const char *p, size_t n);
+
 /* dkim_field_is - case-insensitive comparison of a field's name. */
 bool dkim_field_is(const struct dkim_field *f, const char *name);
 

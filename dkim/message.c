@@ -188,6 +188,17 @@ fail:
 	return st;
 }
 
+bool
+dkim_has_8bit(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return true;
+	return false;
+}
+
 void
 dkim_msg_free(struct dkim_msg *m)
 {

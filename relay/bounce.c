@@ -8,6 +8,7 @@
  * is returned as is but capped at BOUNCE_HEADERS_MAX, cut at a line end,
  * and the MIME boundary is chosen so that it does not occur in it.
  */
+#define _GNU_SOURCE		/* memmem */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -110,28 +111,6 @@ header_block(const char *m, size_t len, bool *cut)
 		return last_eol;
 	}
 	return len;		/* no body: all of it is header */
-}
-
-static bool
-contains(const char *hay, size_t n, const char *needle)
-{
-	size_t k = strlen(needle), i;
-
-	for (i = 0; i + k <= n; i++)
-		if (memcmp(hay + i, needle, k) == 0)
-			return true;
-	return false;
-}
-
-static bool
-has_8bit(const char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if ((unsigned char)p[i] >= 0x80)
-			return true;
-	return false;
 }
 
 /* add_wrapped - text (cleaned) as lines of at most WRAP_AT columns, each
@@ -268,10 +247,10 @@ bounce_build(const struct bounce_info *bi, struct dkim_buf *out)
 	for (k = 0;; k++) {
 		snprintf(boundary, sizeof(boundary), "=_arcrelay_dsn_%lld_%s"
 		    "_%u", (long long)bi->now, bi->queue_id, k);
-		if (!contains(bi->msg, hlen, boundary) || k > 1000)
+		if (memmem(bi->msg, hlen, boundary, strlen(boundary)) == NULL || k > 1000)
 			break;
 	}
-	eight = has_8bit(bi->msg, hlen);
+	eight = dkim_has_8bit(bi->msg, hlen);
 	bounce_date(bi->now, date, sizeof(date));
 	dkim_buf_adds(out, "From: Mail Delivery System <MAILER-DAEMON@");
 	add_clean(out, bi->hostname);

@@ -35,6 +35,7 @@
 #include <event2/util.h>
 #include <openssl/err.h>
 
+#include "dkim.h"
 #include "smtpc.h"
 
 #define LINE_CAP 2048		/* longest reply line read (RFC: 512) */
@@ -638,17 +639,6 @@ addr_ok(const char *a)
 	return true;
 }
 
-static bool
-has_8bit(const char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if ((unsigned char)p[i] >= 0x80)
-			return true;
-	return false;
-}
-
 /* put_body - the message, dot-stuffed, then the final ".". The bytes
  * are referenced, not copied: the owner keeps them until sent. */
 static void
@@ -897,7 +887,7 @@ smtpc_send(struct smtpc *c, struct smtpc_msg *m)
 	sc_printf(c, "MAIL FROM:<%s>", m->sender);
 	if (c->ext_size)
 		sc_printf(c, " SIZE=%zu", m->len);
-	if (c->ext_8bitmime && has_8bit(m->data, m->len))
+	if (c->ext_8bitmime && dkim_has_8bit(m->data, m->len))
 		sc_printf(c, " BODY=8BITMIME");
 	sc_printf(c, "\r\n");
 	push_wait(c, X_MAIL, 0);
@@ -910,6 +900,16 @@ smtpc_send(struct smtpc *c, struct smtpc_msg *m)
 	}
 	sc_arm(c, c->command_timeout);
 	return true;
+}
+
+/* sc_gone - an idle or quitting session has ended: tell the owner. */
+static void
+sc_gone(struct smtpc *c)
+{
+	sc_close(c);
+	c->st = SC_DEAD;
+	c->usable = false;
+	c->h.lost(c->arg, c);
 }
 
 /* ------------------------------------------------------- entry points */
@@ -928,15 +928,8 @@ dispatch(struct smtpc *c)
 	case SC_READY:
 		/* Unasked: a 421 before closing, or noise. Either way
 		 * this connection is done. */
-		sc_close(c);
-		c->st = SC_DEAD;
-		c->usable = false;
-		c->h.lost(c->arg, c);
-		return;
 	case SC_QUIT:
-		sc_close(c);
-		c->st = SC_DEAD;
-		c->h.lost(c->arg, c);
+		sc_gone(c);
 		return;
 	default:
 		return;		/* no reply is read in other states */
@@ -956,15 +949,8 @@ broken(struct smtpc *c, const struct smtpc_reply *why)
 		txn_failed(c, why);
 		return;
 	case SC_READY:
-		sc_close(c);
-		c->st = SC_DEAD;
-		c->usable = false;
-		c->h.lost(c->arg, c);
-		return;
 	case SC_QUIT:
-		sc_close(c);
-		c->st = SC_DEAD;
-		c->h.lost(c->arg, c);
+		sc_gone(c);
 		return;
 	default:
 		sc_close(c);
