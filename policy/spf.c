@@ -376,6 +376,13 @@ enum tkind {
 	T_REDIRECT, T_EXP, T_UNKNOWN,
 };
 
+/* The mechanisms' names (RFC 7208 §5), indexed by their enum tkind. */
+static const char *const mech_names[] = {
+	[T_ALL] = "all", [T_INCLUDE] = "include", [T_A] = "a", [T_MX] = "mx",
+	[T_PTR] = "ptr", [T_IP4] = "ip4", [T_IP6] = "ip6",
+	[T_EXISTS] = "exists",
+};
+
 struct term {
 	enum tkind kind;
 	enum spf_res qual;		/* for mechanisms */
@@ -882,6 +889,7 @@ parse_term(const char *p, size_t n, struct term *t, char *why, size_t whylen)
 {
 	char shown[96];
 	size_t i = 0, j, rn, slash;
+	int k;
 	const char *r;
 
 	memset(t, 0, sizeof(*t));
@@ -930,23 +938,11 @@ parse_term(const char *p, size_t n, struct term *t, char *why, size_t whylen)
 	}
 	for (j = i; j < n && p[j] != ':' && p[j] != '/'; j++)
 		;
-	if (ieq(p + i, j - i, "all"))
-		t->kind = T_ALL;
-	else if (ieq(p + i, j - i, "include"))
-		t->kind = T_INCLUDE;
-	else if (ieq(p + i, j - i, "a"))
-		t->kind = T_A;
-	else if (ieq(p + i, j - i, "mx"))
-		t->kind = T_MX;
-	else if (ieq(p + i, j - i, "ptr"))
-		t->kind = T_PTR;
-	else if (ieq(p + i, j - i, "ip4"))
-		t->kind = T_IP4;
-	else if (ieq(p + i, j - i, "ip6"))
-		t->kind = T_IP6;
-	else if (ieq(p + i, j - i, "exists"))
-		t->kind = T_EXISTS;
-	else {
+	t->kind = T_UNKNOWN;
+	for (k = T_ALL; k <= T_EXISTS; k++)
+		if (ieq(p + i, j - i, mech_names[k]))
+			t->kind = (enum tkind)k;
+	if (t->kind == T_UNKNOWN) {
 		snprintf(why, whylen, "unknown mechanism \"%s\" (RFC 7208 "
 		    "§4.6.1)", printable(shown, sizeof(shown), p, n));
 		return false;
@@ -1027,10 +1023,7 @@ parse_term(const char *p, size_t n, struct term *t, char *why, size_t whylen)
 	}
 	snprintf(why, whylen, "\"%s\" does not follow the syntax of %s "
 	    "(RFC 7208 §5)", printable(shown, sizeof(shown), p, n),
-	    t->kind == T_ALL ? "all" : t->kind == T_INCLUDE ? "include" :
-	    t->kind == T_EXISTS ? "exists" : t->kind == T_PTR ? "ptr" :
-	    t->kind == T_A ? "a" : t->kind == T_MX ? "mx" :
-	    t->kind == T_IP4 ? "ip4" : "ip6");
+	    mech_names[t->kind]);
 	return false;
 bad_cidr:
 	snprintf(why, whylen, "\"%s\": bad CIDR prefix length (RFC 7208 "
