@@ -3,6 +3,7 @@
  * space (RFC 6376 §2.8 allows FWS anywhere in base64 values) and rejects
  * everything else that is not base64, including misplaced padding.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,50 +23,64 @@ dkim_b64_encode(const unsigned char *p, size_t n)
 	return out;
 }
 
-static bool
-b64_char(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9') || c == '+' || c == '/';
-}
+/* Each base64 character's 6-bit value plus one; 0 for every other byte. */
+static const unsigned char b64_val[256] = {
+	['A'] = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+	18, 19, 20, 21, 22, 23, 24, 25, 26,
+	['a'] = 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41,
+	42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52,
+	['0'] = 53, 54, 55, 56, 57, 58, 59, 60, 61, 62,
+	['+'] = 63, ['/'] = 64,
+};
 
+/*
+ * One pass straight into the output: four characters make three bytes,
+ * FWS between any of them is skipped, and '=' may only end the value
+ * (at most two of them, completing the last group of four).
+ */
 unsigned char *
 dkim_b64_decode(const char *p, size_t n, size_t *outlen)
 {
-	char *clean;
 	unsigned char *out;
-	size_t i, m = 0, pad = 0;
-	int got;
+	size_t i, o = 0, pad = 0;
+	uint32_t acc = 0;
+	unsigned k = 0;		/* characters in the current group */
 
-	if (n > (size_t)1 << 30 || (clean = malloc(n + 1)) == NULL)
+	if (n > (size_t)1 << 30 || (out = malloc(n / 4 * 3 + 3)) == NULL)
 		return NULL;
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
+		int v;
 
 		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
 			continue;
 		if (c == '=') {
-			pad++;
-			clean[m++] = (char)c;
+			if (k < 2 || ++pad > 2)
+				goto bad;
+			acc <<= 6;
+			if (++k == 4) {
+				out[o++] = (unsigned char)(acc >> 16);
+				if (pad == 1)
+					out[o++] = (unsigned char)(acc >> 8);
+				k = 0;
+			}
 			continue;
 		}
-		if (!b64_char(c) || pad > 0)
+		if (pad > 0 || (v = b64_val[c]) == 0)
 			goto bad;
-		clean[m++] = (char)c;
+		acc = acc << 6 | (uint32_t)(v - 1);
+		if (++k == 4) {
+			out[o++] = (unsigned char)(acc >> 16);
+			out[o++] = (unsigned char)(acc >> 8);
+			out[o++] = (unsigned char)acc;
+			k = 0;
+		}
 	}
-	if (m % 4 != 0 || pad > 2)
+	if (k != 0)
 		goto bad;
-	if ((out = malloc(m / 4 * 3 + 1)) == NULL)
-		goto bad;
-	got = m ? EVP_DecodeBlock(out, (unsigned char *)clean, (int)m) : 0;
-	free(clean);
-	if (got < 0 || (size_t)got < pad) {
-		free(out);
-		return NULL;
-	}
-	*outlen = (size_t)got - pad;
+	*outlen = o;
 	return out;
 bad:
-	free(clean);
+	free(out);
 	return NULL;
 }
