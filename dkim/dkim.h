@@ -272,6 +272,11 @@ struct dkim_sig {
  */
 enum dkim_status dkim_sig_parse(const struct dkim_field *f,
     enum dkim_sig_kind kind, struct dkim_sig **out, char *why, size_t whylen);
+/* dkim_sig_from_tags - the same, for a caller that has already parsed
+ * the field's value into tl (f is still needed for offsets). */
+enum dkim_status dkim_sig_from_tags(const struct dkim_field *f,
+    enum dkim_sig_kind kind, const struct dkim_taglist *tl,
+    struct dkim_sig **out, char *why, size_t whylen);
 void dkim_sig_free(struct dkim_sig *s);
 
 /* ----------------------------------------------------------- key records */

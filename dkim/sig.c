@@ -186,19 +186,32 @@ dkim_sig_parse(const struct dkim_field *f, enum dkim_sig_kind kind,
     struct dkim_sig **out, char *why, size_t whylen)
 {
 	struct dkim_taglist tl;
+	enum dkim_status st;
+
+	*out = NULL;
+	if ((unsigned)kind > DKIM_SIG_ARC_SEAL)
+		return DKIM_E_ARG;
+	if ((st = dkim_tags_parse(f->raw + f->value_off,
+	    f->raw_len - f->value_off, &tl, why, whylen)) != DKIM_OK)
+		return st;
+	return dkim_sig_from_tags(f, kind, &tl, out, why, whylen);
+}
+
+enum dkim_status
+dkim_sig_from_tags(const struct dkim_field *f, enum dkim_sig_kind kind,
+    const struct dkim_taglist *tl, struct dkim_sig **out, char *why,
+    size_t whylen)
+{
 	const struct dkim_tag *t;
 	const struct kind_rules *r;
 	struct dkim_sig *s;
-	const char *val = f->raw + f->value_off;
-	size_t vlen = f->raw_len - f->value_off, k;
+	size_t k;
 	enum dkim_status st;
 	uint64_t u;
 
 	*out = NULL;
 	if ((unsigned)kind > DKIM_SIG_ARC_SEAL)
 		return DKIM_E_ARG;
-	if ((st = dkim_tags_parse(val, vlen, &tl, why, whylen)) != DKIM_OK)
-		return st;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return DKIM_E_NOMEM;
 	s->kind = kind;
@@ -206,28 +219,28 @@ dkim_sig_parse(const struct dkim_field *f, enum dkim_sig_kind kind,
 	st = DKIM_OK;
 
 	for (k = 0; r->required[k]; k++)
-		if (dkim_tags_get(&tl, r->required[k]) == NULL)
+		if (dkim_tags_get(tl, r->required[k]) == NULL)
 			FAIL("missing tag %s=", r->required[k]);
 	for (k = 0; r->forbidden[k]; k++)
-		if (dkim_tags_get(&tl, r->forbidden[k]) != NULL)
+		if (dkim_tags_get(tl, r->forbidden[k]) != NULL)
 			FAIL("tag %s= not allowed here", r->forbidden[k]);
 
 	if (kind == DKIM_SIG_DKIM) {
-		t = dkim_tags_get(&tl, "v");
+		t = dkim_tags_get(tl, "v");
 		if (t->value_len != 1 || t->value[0] != '1')
 			FAIL("unsupported version v=%.*s",
 			    (int)(t->value_len > 16 ? 16 : t->value_len),
 			    t->value);
 	}
 
-	t = dkim_tags_get(&tl, "a");
+	t = dkim_tags_get(tl, "a");
 	if ((s->alg_text = dkim_strndup(t->value, t->value_len)) == NULL)
 		NOMEM();
 	if (!dkim_alg_parse(t->value, t->value_len, &s->alg))
 		FAIL("unsupported algorithm a=%.*s",
 		    (int)(t->value_len > 32 ? 32 : t->value_len), t->value);
 
-	t = dkim_tags_get(&tl, "d");
+	t = dkim_tags_get(tl, "d");
 	/* §3.5: d= is a domain-name, at least two labels. */
 	if (!dkim_valid_domain(t->value, t->value_len) ||
 	    memchr(t->value, '.', t->value_len) == NULL)
@@ -235,13 +248,13 @@ dkim_sig_parse(const struct dkim_field *f, enum dkim_sig_kind kind,
 	if ((s->d = dkim_strndup(t->value, t->value_len)) == NULL)
 		NOMEM();
 
-	t = dkim_tags_get(&tl, "s");
+	t = dkim_tags_get(tl, "s");
 	if (!dkim_valid_domain(t->value, t->value_len))
 		FAIL("bad selector in s=");
 	if ((s->s = dkim_strndup(t->value, t->value_len)) == NULL)
 		NOMEM();
 
-	t = dkim_tags_get(&tl, "b");
+	t = dkim_tags_get(tl, "b");
 	if (t->value_len == 0)
 		FAIL("b= is empty");
 	if (!take_b64(t, &s->b, &s->b_len))
@@ -254,16 +267,16 @@ dkim_sig_parse(const struct dkim_field *f, enum dkim_sig_kind kind,
 		s->b_off--;
 
 	if (kind != DKIM_SIG_ARC_SEAL) {
-		t = dkim_tags_get(&tl, "bh");
+		t = dkim_tags_get(tl, "bh");
 		if (!take_b64(t, &s->bh, &s->bh_len) || s->bh_len == 0)
 			FAIL("bad base64 in bh=");
-		t = dkim_tags_get(&tl, "h");
+		t = dkim_tags_get(tl, "h");
 		/* The ARC suite and its reference validators read an AMS h=
 		 * leniently: empty names are skipped. */
 		if ((st = parse_h(t->value, t->value_len, s,
 		    kind == DKIM_SIG_ARC_MS, why, whylen)) != DKIM_OK)
 			goto out;
-		if ((t = dkim_tags_get(&tl, "c")) != NULL) {
+		if ((t = dkim_tags_get(tl, "c")) != NULL) {
 			const char *slash = memchr(t->value, '/', t->value_len);
 			size_t hl = slash ? (size_t)(slash - t->value) :
 			    t->value_len;
@@ -279,26 +292,26 @@ dkim_sig_parse(const struct dkim_field *f, enum dkim_sig_kind kind,
 				    (int)(t->value_len > 32 ? 32 :
 				    t->value_len), t->value);
 		}
-		if ((t = dkim_tags_get(&tl, "l")) != NULL) {
+		if ((t = dkim_tags_get(tl, "l")) != NULL) {
 			/* RFC 6376 allows 76 digits; more than 2^63 octets
 			 * cannot occur, so such a value is refused. */
 			if (!parse_uint(t->value, t->value_len, 18, &s->l))
 				FAIL("bad body length l=");
 			s->has_l = true;
 		}
-		if ((t = dkim_tags_get(&tl, "q")) != NULL &&
+		if ((t = dkim_tags_get(tl, "q")) != NULL &&
 		    !dkim_list_has(t->value, t->value_len, "dns/txt"))
 			FAIL("unsupported query method q=");
 	}
 
-	if ((t = dkim_tags_get(&tl, "t")) != NULL) {
+	if ((t = dkim_tags_get(tl, "t")) != NULL) {
 		if (!parse_uint(t->value, t->value_len, 18, &u))
 			FAIL("bad timestamp t=");
 		s->has_t = true;
 		s->t = (int64_t)u;
 	}
 	if (kind != DKIM_SIG_ARC_SEAL &&
-	    (t = dkim_tags_get(&tl, "x")) != NULL) {
+	    (t = dkim_tags_get(tl, "x")) != NULL) {
 		if (!parse_uint(t->value, t->value_len, 18, &u))
 			FAIL("bad expiration x=");
 		s->has_x = true;
@@ -311,7 +324,7 @@ dkim_sig_parse(const struct dkim_field *f, enum dkim_sig_kind kind,
 	if (kind == DKIM_SIG_DKIM) {
 		const char *at;
 
-		if ((t = dkim_tags_get(&tl, "i")) != NULL) {
+		if ((t = dkim_tags_get(tl, "i")) != NULL) {
 			at = NULL;
 			for (k = t->value_len; k > 0; k--)
 				if (t->value[k - 1] == '@') {
@@ -336,14 +349,14 @@ dkim_sig_parse(const struct dkim_field *f, enum dkim_sig_kind kind,
 		if (s->i == NULL)
 			NOMEM();
 	} else {
-		t = dkim_tags_get(&tl, "i");
+		t = dkim_tags_get(tl, "i");
 		if (!parse_uint(t->value, t->value_len, 4, &u) || u == 0)
 			FAIL("bad instance i=");
 		s->instance = (unsigned)u;
 	}
 
 	if (kind == DKIM_SIG_ARC_SEAL) {
-		t = dkim_tags_get(&tl, "cv");
+		t = dkim_tags_get(tl, "cv");
 		if (t->value_len == 4 && strncasecmp(t->value, "none", 4) == 0)
 			s->cv = DKIM_CV_NONE;
 		else if (t->value_len == 4 &&

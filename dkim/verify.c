@@ -340,7 +340,8 @@ dkim_verify(const struct dkim_msg *msg, const struct dkim_verify_opts *o,
 		r = &v->r[v->n++];
 		r->field_index = j;
 		tags_ok = dkim_tags_parse(f->raw + f->value_off,
-		    f->raw_len - f->value_off, &tl, NULL, 0) == DKIM_OK;
+		    f->raw_len - f->value_off, &tl, why, sizeof(why)) ==
+		    DKIM_OK;
 		r->d = copy_tag(&tl, tags_ok, "d", false);
 		r->s = copy_tag(&tl, tags_ok, "s", false);
 		r->a = copy_tag(&tl, tags_ok, "a", false);
@@ -350,8 +351,8 @@ dkim_verify(const struct dkim_msg *msg, const struct dkim_verify_opts *o,
 			st = DKIM_E_NOMEM;
 			break;
 		}
-		st = dkim_sig_parse(f, DKIM_SIG_DKIM, &r->sig, why,
-		    sizeof(why));
+		st = tags_ok ? dkim_sig_from_tags(f, DKIM_SIG_DKIM, &tl,
+		    &r->sig, why, sizeof(why)) : DKIM_E_SYNTAX;
 		if (st == DKIM_E_NOMEM)
 			break;
 		if (st != DKIM_OK) {

@@ -117,11 +117,32 @@ record_for(EVP_PKEY *k)
 }
 
 /* Run fn until secs have passed; return operations per second. */
-#define RATE(var, body) do { \
-	double t0 = now_s(), t; long ops = 0; \
-	do { for (int r_ = 0; r_ < 16; r_++) { body; } ops += 16; \
-	    t = now_s(); } while (t - t0 < secs); \
-	var = (double)ops / (t - t0); } while (0)
+/*
+ * Each comparison's figures take turns: ROUNDS slices each, alternating,
+ * so that a burst of load from a neighbour on the machine falls on our
+ * figure and its baseline alike. A meter adds up the operations and the
+ * time of its slices.
+ */
+#define ROUNDS 12
+
+struct meter {
+	long ops;
+	double t;
+};
+
+#define SLICE(m, body) do { \
+	double t0_ = now_s(), t_; long ops_ = 0; \
+	do { for (int r_ = 0; r_ < 4; r_++) { body; } ops_ += 4; \
+	    t_ = now_s(); } while (t_ - t0_ < secs / ROUNDS); \
+	(m).ops += ops_; (m).t += t_ - t0_; } while (0)
+
+#define INTERLEAVED for (int round_ = 0; round_ < ROUNDS; round_++)
+
+static double
+per_s(struct meter m)
+{
+	return m.t > 0 ? (double)m.ops / m.t : 0;
+}
 
 static void
 bench_key(const char *label, EVP_PKEY *key, enum dkim_alg alg,
@@ -137,6 +158,8 @@ bench_key(const char *label, EVP_PKEY *key, enum dkim_alg alg,
 	size_t siglen;
 	double sign_rate, verify_rate, raw_sign, raw_verify, sha_msg;
 	double floor_sign, floor_verify;
+	struct meter m_sign = { 0 }, m_verify = { 0 }, m_raw_sign = { 0 },
+	    m_raw_verify = { 0 }, m_sha = { 0 };
 	unsigned char dg2[EVP_MAX_MD_SIZE];
 	unsigned int dg2len;
 	char why[DKIM_WHY_MAX];
@@ -151,19 +174,37 @@ bench_key(const char *label, EVP_PKEY *key, enum dkim_alg alg,
 	so.key = key;
 	dkim_buf_init(&field, 0);
 
-	RATE(sign_rate, {
-		struct dkim_msg *mm;
-
-		dkim_buf_reset(&field);
-		dkim_msg_parse(msgtext, msglen, NULL, &mm, NULL, 0);
-		if (dkim_sign(mm, &so, &field, why, sizeof(why)) != DKIM_OK) {
-			fprintf(stderr, "sign failed: %s\n", why);
-			exit(1);
-		}
-		dkim_msg_free(mm);
-	});
-
 	dkim_buf_init(&signed_msg, 0);
+	dkim_digest_sign(key, alg, dg, 32, &sig, &siglen);
+	INTERLEAVED {
+		SLICE(m_sign, {
+			struct dkim_msg *mm;
+
+			dkim_buf_reset(&field);
+			dkim_msg_parse(msgtext, msglen, NULL, &mm, NULL, 0);
+			if (dkim_sign(mm, &so, &field, why, sizeof(why)) !=
+			    DKIM_OK) {
+				fprintf(stderr, "sign failed: %s\n", why);
+				exit(1);
+			}
+			dkim_msg_free(mm);
+		});
+		/* The raw primitive: one signature over a 32-byte digest,
+		 * through the thread's prepared context, as `openssl speed`
+		 * measures it. */
+		SLICE(m_raw_sign, {
+			unsigned char *s2;
+			size_t l2;
+
+			dkim_digest_sign(key, alg, dg, 32, &s2, &l2);
+			free(s2);
+		});
+		/* The floor adds one SHA-256 pass over the message, which
+		 * no implementation can avoid. */
+		SLICE(m_sha, EVP_Digest(msgtext, msglen, dg2, &dg2len,
+		    EVP_sha256(), NULL));
+	}
+
 	dkim_buf_add(&signed_msg, field.p, field.len);
 	dkim_buf_add(&signed_msg, msgtext, msglen);
 	dkim_msg_parse(signed_msg.p, signed_msg.len, NULL, &sm, NULL, 0);
@@ -172,39 +213,34 @@ bench_key(const char *label, EVP_PKEY *key, enum dkim_alg alg,
 	vo.lookup = lookup;
 	vo.lookup_arg = keys;
 	vo.keycache = dkim_keycache_new(16);
-	RATE(verify_rate, {
-		struct dkim_msg *mm;
-		struct dkim_verification *v;
+	INTERLEAVED {
+		SLICE(m_verify, {
+			struct dkim_msg *mm;
+			struct dkim_verification *v;
 
-		dkim_msg_parse(signed_msg.p, signed_msg.len, NULL, &mm, NULL,
-		    0);
-		dkim_verify(mm, &vo, &v);
-		if (v->n != 1 || v->r[0].result != DKIM_RES_PASS) {
-			fprintf(stderr, "verify failed: %s\n", v->r[0].reason);
-			exit(1);
-		}
-		dkim_verification_free(v);
-		dkim_msg_free(mm);
-	});
-
-	/* The raw primitive: one signature over a 32-byte digest, through
-	 * the thread's prepared context, as `openssl speed` measures it. */
-	dkim_digest_sign(key, alg, dg, 32, &sig, &siglen);
-	RATE(raw_sign, {
-		unsigned char *s2;
-		size_t l2;
-
-		dkim_digest_sign(key, alg, dg, 32, &s2, &l2);
-		free(s2);
-	});
-	RATE(raw_verify, {
-		if (!dkim_digest_verify(key, alg, dg, 32, sig, siglen))
-			exit(1);
-	});
-	/* The floor: the primitive plus one SHA-256 pass over the message,
-	 * which no implementation can avoid. */
-	RATE(sha_msg, EVP_Digest(msgtext, msglen, dg2, &dg2len, EVP_sha256(),
-	    NULL));
+			dkim_msg_parse(signed_msg.p, signed_msg.len, NULL,
+			    &mm, NULL, 0);
+			dkim_verify(mm, &vo, &v);
+			if (v->n != 1 || v->r[0].result != DKIM_RES_PASS) {
+				fprintf(stderr, "verify failed: %s\n",
+				    v->r[0].reason);
+				exit(1);
+			}
+			dkim_verification_free(v);
+			dkim_msg_free(mm);
+		});
+		SLICE(m_raw_verify, {
+			if (!dkim_digest_verify(key, alg, dg, 32, sig, siglen))
+				exit(1);
+		});
+		SLICE(m_sha, EVP_Digest(msgtext, msglen, dg2, &dg2len,
+		    EVP_sha256(), NULL));
+	}
+	sign_rate = per_s(m_sign);
+	verify_rate = per_s(m_verify);
+	raw_sign = per_s(m_raw_sign);
+	raw_verify = per_s(m_raw_verify);
+	sha_msg = per_s(m_sha);
 	floor_sign = 1 / (1 / raw_sign + 1 / sha_msg);
 	floor_verify = 1 / (1 / raw_verify + 1 / sha_msg);
 	printf("%-8s sign   %7.0f/s  raw EVP %7.0f/s (%5.1f%%)  raw+sha256 "
@@ -238,41 +274,46 @@ bench_body(void)
 	const char *body = strstr(text, "\r\n\r\n") + 4;
 	unsigned char dg[EVP_MAX_MD_SIZE];
 	unsigned int dglen;
-	double raw, rel, sim;
+	double raw, rel, sim, chunk;
+	struct meter m_raw = { 0 }, m_rel = { 0 }, m_sim = { 0 },
+	    m_chunk = { 0 };
 
 	blen = len - (size_t)(body - text);
-	RATE(raw, EVP_Digest(body, blen, dg, &dglen, EVP_sha256(), NULL));
-	RATE(rel, dkim_body_hash(DKIM_CANON_RELAXED, EVP_sha256(), body, blen,
-	    -1, dg, &dglen, NULL));
-	RATE(sim, dkim_body_hash(DKIM_CANON_SIMPLE, EVP_sha256(), body, blen,
-	    -1, dg, &dglen, NULL));
-	raw *= (double)blen / 1e6;
-	rel *= (double)blen / 1e6;
-	sim *= (double)blen / 1e6;
+	INTERLEAVED {
+		SLICE(m_raw, EVP_Digest(body, blen, dg, &dglen, EVP_sha256(),
+		    NULL));
+		SLICE(m_rel, dkim_body_hash(DKIM_CANON_RELAXED, EVP_sha256(),
+		    body, blen, -1, dg, &dglen, NULL));
+		SLICE(m_sim, dkim_body_hash(DKIM_CANON_SIMPLE, EVP_sha256(),
+		    body, blen, -1, dg, &dglen, NULL));
+		/* Streaming in 1500-byte pieces, as SMTP DATA arrives. */
+		SLICE(m_chunk, {
+			EVP_MD_CTX *c = EVP_MD_CTX_new();
+			struct dkim_bodycanon *bc;
+			size_t off;
+
+			EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+			bc = dkim_bodycanon_new(DKIM_CANON_RELAXED, -1,
+			    null_sink, c);
+			for (off = 0; off < blen; off += 1500)
+				dkim_bodycanon_feed(bc, body + off,
+				    blen - off < 1500 ? blen - off : 1500);
+			dkim_bodycanon_finish(bc);
+			EVP_DigestFinal_ex(c, dg, &dglen);
+			dkim_bodycanon_free(bc);
+			EVP_MD_CTX_free(c);
+		});
+	}
+	raw = per_s(m_raw) * (double)blen / 1e6;
+	rel = per_s(m_rel) * (double)blen / 1e6;
+	sim = per_s(m_sim) * (double)blen / 1e6;
+	chunk = per_s(m_chunk) * (double)blen / 1e6;
 	printf("body relaxed+sha256 %8.0f MB/s   raw sha256 %8.0f MB/s   "
 	    "%5.1f%%\n", rel, raw, 100 * rel / raw);
 	printf("body simple+sha256  %8.0f MB/s   raw sha256 %8.0f MB/s   "
 	    "%5.1f%%\n", sim, raw, 100 * sim / raw);
-
-	/* Streaming in 1500-byte pieces, as SMTP DATA arrives. */
-	RATE(rel, {
-		EVP_MD_CTX *c = EVP_MD_CTX_new();
-		struct dkim_bodycanon *bc;
-		size_t off;
-
-		EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-		bc = dkim_bodycanon_new(DKIM_CANON_RELAXED, -1, null_sink, c);
-		for (off = 0; off < blen; off += 1500)
-			dkim_bodycanon_feed(bc, body + off,
-			    blen - off < 1500 ? blen - off : 1500);
-		dkim_bodycanon_finish(bc);
-		EVP_DigestFinal_ex(c, dg, &dglen);
-		dkim_bodycanon_free(bc);
-		EVP_MD_CTX_free(c);
-	});
-	rel *= (double)blen / 1e6;
 	printf("body relaxed, 1500-byte chunks %8.0f MB/s   %5.1f%% of raw\n",
-	    rel, 100 * rel / raw);
+	    chunk, 100 * chunk / raw);
 	free(text);
 }
 
@@ -323,21 +364,14 @@ bench_arc(EVP_PKEY *key, const char *msgtext, size_t msglen)
 
 	keys[0].record = record_for(key);
 	dkim_digest_sign(key, DKIM_ALG_RSA_SHA256, dg, 32, &sig, &siglen);
-	RATE(raw_sign, {
-		unsigned char *s2;
-		size_t l2;
-
-		dkim_digest_sign(key, DKIM_ALG_RSA_SHA256, dg, 32, &s2, &l2);
-		free(s2);
-	});
-	RATE(raw_verify, dkim_digest_verify(key, DKIM_ALG_RSA_SHA256, dg, 32,
-	    sig, siglen));
-	printf("\nARC, rsa-2048: raw sign %.0f/s, raw verify %.0f/s\n",
-	    raw_sign, raw_verify);
+	printf("\nARC, rsa-2048, each row beside the raw signs and verifies "
+	    "it costs:\n");
 	for (prior = 0; prior <= 3; prior++) {
 		struct dkim_verify_opts vo;
 		struct arc_seal_opts so;
 		struct arc_result chain;
+		struct meter m_val = { 0 }, m_seal = { 0 }, m_rs = { 0 },
+		    m_rv = { 0 };
 		unsigned nverify;
 
 		if (prior == 2)
@@ -360,28 +394,47 @@ bench_arc(EVP_PKEY *key, const char *msgtext, size_t msglen)
 		so.results = "dkim=pass header.d=example.org; arc=pass";
 		so.key = key;
 		so.now = 1796000000;
-		RATE(val_rate, {
-			struct dkim_msg *m;
+		INTERLEAVED {
+			SLICE(m_val, {
+				struct dkim_msg *m;
 
-			dkim_msg_parse(text, len, NULL, &m, NULL, 0);
-			arc_validate(m, &vo, 0, &chain);
-			if (chain.cv != (prior ? DKIM_CV_PASS : DKIM_CV_NONE)) {
-				fprintf(stderr, "chain: %s\n", chain.reason);
-				exit(1);
-			}
-			dkim_msg_free(m);
-		});
-		RATE(seal_rate, {
-			struct dkim_msg *m;
-			struct dkim_buf out;
-			char why[DKIM_WHY_MAX];
+				dkim_msg_parse(text, len, NULL, &m, NULL, 0);
+				arc_validate(m, &vo, 0, &chain);
+				if (chain.cv != (prior ? DKIM_CV_PASS :
+				    DKIM_CV_NONE)) {
+					fprintf(stderr, "chain: %s\n",
+					    chain.reason);
+					exit(1);
+				}
+				dkim_msg_free(m);
+			});
+			SLICE(m_seal, {
+				struct dkim_msg *m;
+				struct dkim_buf out;
+				char why[DKIM_WHY_MAX];
 
-			dkim_buf_init(&out, 0);
-			dkim_msg_parse(text, len, NULL, &m, NULL, 0);
-			arc_seal(m, &chain, &so, &out, why, sizeof(why));
-			dkim_buf_free(&out);
-			dkim_msg_free(m);
-		});
+				dkim_buf_init(&out, 0);
+				dkim_msg_parse(text, len, NULL, &m, NULL, 0);
+				arc_seal(m, &chain, &so, &out, why,
+				    sizeof(why));
+				dkim_buf_free(&out);
+				dkim_msg_free(m);
+			});
+			SLICE(m_rs, {
+				unsigned char *s2;
+				size_t l2;
+
+				dkim_digest_sign(key, DKIM_ALG_RSA_SHA256, dg,
+				    32, &s2, &l2);
+				free(s2);
+			});
+			SLICE(m_rv, dkim_digest_verify(key,
+			    DKIM_ALG_RSA_SHA256, dg, 32, sig, siglen));
+		}
+		val_rate = per_s(m_val);
+		seal_rate = per_s(m_seal);
+		raw_sign = per_s(m_rs);
+		raw_verify = per_s(m_rv);
 		/* Validation verifies every AMS (oldest-pass) and every AS. */
 		nverify = 2 * prior;
 		printf("  %u prior sets: seal %7.0f/s (2 raw signs: %7.0f/s, "
