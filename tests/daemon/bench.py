@@ -2,7 +2,8 @@
 """bench.py - how fast the relay is, next to what bounds it (on demand).
 
     bench.py [--arcrelay build/relay/arcrelay] [--clients 16] [--messages 4000]
-             [--size 10240] [--idle 1000] [--workers N] [--procs 2] [--work DIR]
+             [--size 10240] [--idle 1000] [--workers N] [--work DIR]
+             [--driver c|python] [--smtpload PATH] [--procs 2]
 
 One run measures, on loopback, with the same N concurrent SMTP clients
 sending the same 10 KB DKIM-signed messages (MAIL, RCPT and DATA
@@ -20,8 +21,13 @@ takes):
                 (after EHLO), on a fresh start, and whether it still takes a
                 message meanwhile.
 
-The sink (sink.py --store none) counts and logs Message-IDs only, and does
-not fsync.  The clients run in --procs processes.  Everything is printed
+The load side (the clients and the sink the daemon delivers to) is
+`smtpload send` and `smtpload sink` (tests/bench/smtpload.c, found at
+tests/bench/smtpload in the build tree that holds --arcrelay) with
+--driver c, the default: C on libevent, so that it takes little of the
+CPU the daemon needs.  --driver python is the older load side, asyncio
+clients in --procs processes and sink.py --store none (it counts and
+logs Message-IDs only); neither sink fsyncs.  Everything is printed
 side by side at the end, with two figures that vary less from run to run
 than the rates do: the daemon's CPU time per accepted message (user and
 system, from /proc/PID/stat over the measured relay run) and how busy the
@@ -31,6 +37,7 @@ the start and at the end: the machine may be shared.
 
 import argparse
 import asyncio
+import collections
 import multiprocessing
 import os
 import re
@@ -61,6 +68,16 @@ def make_pool(work, n, size):
         stuffed = data.replace(b"\r\n.", b"\r\n..")
         pool.append(stuffed + b".\r\n")
     return pool
+
+
+def write_pool(work, pool):
+    """The pool as files ready to send, for smtpload: its directory."""
+    d = os.path.join(work, "pool")
+    os.makedirs(d, exist_ok=True)
+    for i, msg in enumerate(pool):
+        with open(os.path.join(d, "%03d.eml" % i), "wb") as fh:
+            fh.write(msg)
+    return d
 
 
 # ---- the load ----------------------------------------------------------------------
@@ -122,9 +139,14 @@ def load_proc(port, pool, clients, per_client, base, q):
         q.put(([], ["EXC %r" % (e,)], 0, 0))
 
 
+# One load run: rate in messages/s, n final replies, p50 and p99 in seconds,
+# nerr errors with the first few texts in errs, start and end (time.time()).
+Load = collections.namedtuple("Load", "rate n p50 p99 nerr errs t0 t1")
+
+
 def run_load(port, pool, clients, messages, procs):
-    """(messages/s, latencies, errors, t_start, t_end) for clients sessions
-    sending messages in all, spread over procs processes."""
+    """The Python driver: clients sessions sending messages in all, spread
+    over procs processes."""
     ctx = multiprocessing.get_context("fork")
     q = ctx.Queue()
     per_client = max(1, messages // clients)
@@ -145,7 +167,46 @@ def run_load(port, pool, clients, messages, procs):
     errors = [x for o in outs for x in o[1]]
     t0 = min(o[2] for o in outs)
     t1 = max(o[3] for o in outs)
-    return len(lat) / (t1 - t0) if t1 > t0 else 0, lat, errors, t0, t1
+    return Load(len(lat) / (t1 - t0) if t1 > t0 else 0, len(lat), pct(lat, 50), pct(lat, 99),
+                len(errors), errors, t0, t1)
+
+
+def run_load_c(smtpload, port, pooldir, clients, messages):
+    """The C driver: the same load from one `smtpload send`."""
+    cmd = [smtpload, "send", "--port", str(port), "--clients", str(clients),
+           "--messages", str(messages), "--helo", "bench.sender.example", "--from", D.SENDER,
+           "--to", "bench@" + D.RCPT_DOMAIN, "--pool", pooldir]
+    t0 = time.time()
+    p = subprocess.run(cmd, capture_output=True, timeout=900)
+    t1 = time.time()
+    out, err = p.stdout.decode(), p.stderr.decode("latin-1")
+    m = re.search(r"(?m)^result (.*)$", out)
+    if p.returncode not in (0, 1) or not m:
+        raise RuntimeError("smtpload send failed (status %d): %s" % (p.returncode, err.strip()))
+    r = dict(kv.split("=", 1) for kv in m.group(1).split())
+    errs = [ln[len("smtpload: "):] for ln in err.splitlines() if ln.startswith("smtpload: ")]
+    return Load(float(r["msgs_per_s"]), int(r["ok"]), float(r["p50_ms"]) / 1000,
+                float(r["p99_ms"]) / 1000, int(r["errors"]), errs, t0, t1)
+
+
+class CSink(D.SinkProc):
+    """`smtpload sink`: counts messages into NAME.count; stats() and stop()
+    as SinkProc's."""
+
+    def __init__(self, work, smtpload, name="sink"):  # not super(): that starts sink.py
+        self.port = D.free_port()
+        self.count_file = os.path.join(work, name + ".count")
+        if os.path.exists(self.count_file):
+            os.unlink(self.count_file)
+        self.proc = subprocess.Popen([smtpload, "sink", "--port", str(self.port),
+                                      "--count-file", self.count_file],
+                                     stderr=open(os.path.join(work, name + ".err"), "ab"))
+        if not D.wait_for(lambda: os.path.exists(self.count_file), 10, 0.05):
+            raise RuntimeError("smtpload sink did not start: see %s.err" % name)
+
+    def stats(self):
+        with open(self.count_file) as fh:
+            return {"messages": int(fh.read())}
 
 
 def pct(v, p):
@@ -179,6 +240,13 @@ def proc_cpu(pid):
         f = fh.read().rsplit(")", 1)[1].split()
     hz = os.sysconf("SC_CLK_TCK")
     return int(f[11]) / hz, int(f[12]) / hz
+
+
+def load_cpu():
+    """CPU seconds of bench.py and its finished children so far."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 def machine_cpu():
@@ -232,7 +300,11 @@ def main():
     ap.add_argument("--size", type=int, default=10240)
     ap.add_argument("--idle", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=8)  # the daemon's default
-    ap.add_argument("--procs", type=int, default=2, help="client processes")
+    ap.add_argument("--driver", choices=("c", "python"), default="c",
+                    help="load side: smtpload (c) or asyncio clients and sink.py (python)")
+    ap.add_argument("--smtpload", default=None,
+                    help="default: tests/bench/smtpload in --arcrelay's build tree")
+    ap.add_argument("--procs", type=int, default=2, help="client processes (--driver python)")
     ap.add_argument("--work", default=None, help="work directory (default: a temporary one)")
     a = ap.parse_args()
     raise_nofile()
@@ -243,6 +315,16 @@ def main():
     os.makedirs(work)
     arcrelay = os.path.join(work, "arcrelay")
     shutil.copy2(a.arcrelay, arcrelay)
+    smtpload = None
+    if a.driver == "c":
+        src = a.smtpload or os.path.join(os.path.dirname(os.path.abspath(a.arcrelay)), "..",
+                                         "tests", "bench", "smtpload")
+        if not os.access(src, os.X_OK):
+            raise SystemExit("bench: %s is missing: build it (cmake --build BUILD --target "
+                             "smtpload), give --smtpload PATH, or use --driver python"
+                             % os.path.normpath(src))
+        smtpload = os.path.join(work, "smtpload")
+        shutil.copy2(src, smtpload)
     p = subprocess.run([arcrelay, "--help"], capture_output=True)
     have_serve = re.search(rb"(?m)^\s*serve\b", p.stdout + p.stderr) is not None
     if not have_serve:
@@ -256,9 +338,17 @@ def main():
     pool = make_pool(work, 64, a.size)
     print("bench: message size %d bytes (with the author's DKIM signature)" % (len(pool[0]) - 3),
           flush=True)
+    print("bench: load side: %s" % ("smtpload send and smtpload sink" if smtpload else
+                                    "Python clients in %d processes and sink.py" % a.procs),
+          flush=True)
+    if smtpload:
+        pooldir = write_pool(work, pool)
+        load = lambda port, n: run_load_c(smtpload, port, pooldir, a.clients, n)  # noqa: E731
+    else:
+        load = lambda port, n: run_load(port, pool, a.clients, n, a.procs)  # noqa: E731
 
     ub = D.Unbound(work)
-    sink = D.SinkProc(work, "sink", store="none")
+    sink = CSink(work, smtpload) if smtpload else D.SinkProc(work, "sink", store="none")
     port = D.free_port()
     config = D.write_config(work, port, sink.port, ub.port, workers=a.workers,
                             idle_timeout="10m",
@@ -268,10 +358,9 @@ def main():
     res = {}
     try:
         # 1. The SMTP ceiling: straight into the sink.
-        run_load(sink.port, pool, a.clients, min(200, a.messages), a.procs)      # warm up
-        rate, lat, err, _, _ = run_load(sink.port, pool, a.clients, a.messages, a.procs)
-        res["sink"] = (rate, lat, err)
-        print("bench: straight to the sink: %.0f msg/s, %d errors" % (rate, len(err)), flush=True)
+        load(sink.port, min(200, a.messages))      # warm up
+        res["sink"] = r = load(sink.port, a.messages)
+        print("bench: straight to the sink: %.0f msg/s, %d errors" % (r.rate, r.nerr), flush=True)
 
         res["crypto"] = [crypto_ceiling()]
         if not have_serve:
@@ -279,23 +368,29 @@ def main():
 
         # 2. Through the relay.
         dm.start(preexec=raise_nofile)
-        run_load(port, pool, a.clients, min(200, a.messages), a.procs)            # warm up
+        load(port, min(200, a.messages))            # warm up
         D.wait_for(lambda: not os.listdir(os.path.join(work, "spool", "queue")), 60, 0.2)
         before = sink_count(sink)
         cpu0, mach0 = proc_cpu(dm.proc.pid), machine_cpu()
-        rate, lat, err, t0, t1 = run_load(port, pool, a.clients, a.messages, a.procs)
+        lcpu0, scpu0 = load_cpu(), proc_cpu(sink.proc.pid)
+        r = load(port, a.messages)
         cpu1, mach1 = proc_cpu(dm.proc.pid), machine_cpu()
-        D.wait_for(lambda: sink_count(sink) - before >= len(lat), 120, 0.1)
+        lcpu1, scpu1 = load_cpu(), proc_cpu(sink.proc.pid)
+        D.wait_for(lambda: sink_count(sink) - before >= r.n, 120, 0.1)
         t_all = time.time()
-        e2e = (sink_count(sink) - before) / (t_all - t0)
+        e2e = (sink_count(sink) - before) / (t_all - r.t0)
         hwm = dm.rss_kb("VmHWM")
-        res["relay"] = (rate, lat, err, e2e, hwm)
+        res["relay"] = (r, e2e, hwm)
         # Over the load run only: most of the delivery to the sink happens
         # within it, since the sink keeps up.
-        res["cpu"] = (cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], len(lat),
+        res["cpu"] = (cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], r.n,
                       (mach1[0] - mach0[0]) / max(1, mach1[1] - mach0[1]))
+        res["loadcpu"] = (a.driver, lcpu1[1] - lcpu0[1], sum(scpu1) - sum(scpu0),
+                          lcpu1[0] - lcpu0[0],
+                          (mach1[1] - mach0[1]) / os.sysconf("SC_CLK_TCK"))
         print("bench: through the relay: %.0f msg/s accepted, %.0f msg/s delivered, %d errors%s"
-              % (rate, e2e, len(err), (" (first: %s)" % err[0]) if err else ""), flush=True)
+              % (r.rate, e2e, r.nerr, (" (first: %s)" % r.errs[0]) if r.errs else ""),
+              flush=True)
         # 3. Idle connections, on a fresh start.
         dm.signal(15)
         dm.wait(40)
@@ -326,8 +421,9 @@ def main():
 
 
 def print_table(res, dm):
-    srate, slat, serr = res["sink"]
-    rrate, rlat, rerr, re2e, hwm = res.get("relay", (0, [], [], 0, None))
+    sl = res["sink"]
+    rl, re2e, hwm = res.get("relay", (Load(0, 0, float("nan"), float("nan"), 0, [], 0, 0),
+                                      0, None))
     runs = res["crypto"]
     cores = runs[0][0]
     why = "; ".join(r[2] for r in runs if r[2])
@@ -335,11 +431,12 @@ def print_table(res, dm):
     signs = sum(got) / len(got) if got else None
     ceil = signs / 3 if signs else float("nan")
     ms = lambda v: "%.2f" % (v * 1000)  # noqa: E731
+    rrate, srate = rl.rate, sl.rate
     rows = [("messages/s (250s received)", "%.0f" % rrate, "%.0f" % srate, "%.0f" % ceil),
             ("messages/s (until all delivered)", "%.0f" % re2e, "-", "-"),
-            ("latency p50, end of DATA to 250 (ms)", ms(pct(rlat, 50)), ms(pct(slat, 50)), "-"),
-            ("latency p99 (ms)", ms(pct(rlat, 99)), ms(pct(slat, 99)), "-"),
-            ("errors", str(len(rerr)), str(len(serr)), "-"),
+            ("latency p50, end of DATA to 250 (ms)", ms(rl.p50), ms(sl.p50), "-"),
+            ("latency p99 (ms)", ms(rl.p99), ms(sl.p99), "-"),
+            ("errors", str(rl.nerr), str(sl.nerr), "-"),
             ("peak RSS, VmHWM (MB)", "%.1f" % (hwm / 1024.0) if hwm else "?", "-", "-")]
     print()
     print("%-40s %12s %14s %16s" % ("", "relay", "SMTP ceiling", "crypto ceiling"))
@@ -363,6 +460,12 @@ def print_table(res, dm):
               "%.0f%% busy during the relay run" % (1000 * (user + system) / max(1, n),
                                                     1000 * user / max(1, n),
                                                     1000 * system / max(1, n), 100 * busy))
+    if "loadcpu" in res:
+        driver, kids, sink, me, total = res["loadcpu"]
+        print("load side CPU during the relay run (--driver %s): %.2f s (clients %.2f, sink %.2f, "
+              "bench.py %.2f), %.1f%% of the machine's %.1f CPU seconds"
+              % (driver, kids + sink + me, kids, sink, me,
+                 100 * (kids + sink + me) / max(total, 1e-9), total))
     if "load" in res:
         print("load average (1, 5, 15 min): %s at the start, %s at the end"
               % tuple(" ".join("%.2f" % x for x in la) for la in res["load"]))
