@@ -15,7 +15,8 @@
  * quoted strings; RFC 2231 parameters are skipped), the delimiter lines of
  * a multipart body (RFC 2046 §5.1.1) and, below multipart/mixed, the
  * header of every body part, recursively for nested multiparts, so that a
- * broken structure anywhere is wrapped rather than added to.
+ * broken structure anywhere is wrapped rather than added to. An append to
+ * a format=flowed part also reads the last line of its (decoded) text.
  *
  * SECURITY: all of it is untrusted and read as (ptr, len). The number of
  * parts, the nesting depth, the size of each part header, the boundary
@@ -262,6 +263,223 @@ footer_part(struct dkim_buf *out, const struct ftext *ft, bool domain8)
 	return !qp && !ft->ascii;
 }
 
+/* ----------------------------------------------------- format=flowed */
+
+/*
+ * A text/plain part with format=flowed (RFC 3676) is read by its reader
+ * as paragraphs: a line that ends in a space is a soft break and joins
+ * the next line (§4.2). Two things follow for an append. The footer's
+ * own lines must read back as the fixed lines they are (ftext_flowed),
+ * and the footer must not join the last paragraph of the part when that
+ * ends in a soft break (flow_end). DelSp=yes (§4.2) only says that the
+ * reader deletes the space of a soft break when it joins; which lines
+ * join is the same, so it changes nothing here and is not read.
+ */
+
+/*
+ * ftext_flowed - the footer ft as it goes into a flowed part, into fl.
+ * Trailing spaces go, since they would make a soft break, except on the
+ * signature separator "-- ", which is neither fixed nor flowed (§4.3). A
+ * line that then starts with a space, ">" or "From " gets one more space
+ * in front (space-stuffing, §4.4), which the reader takes away again;
+ * without it the line shows shifted or quoted (§4.5), and "From " would
+ * be mangled by an mbox on the way. False when out of memory.
+ */
+static bool
+ftext_flowed(const struct ftext *ft, struct ftext *fl)
+{
+	const char *p = ft->lines.p, *end = p + ft->lines.len, *e;
+	size_t n;
+
+	/* Stuffing adds one octet to a line of at least one. */
+	dkim_buf_init(&fl->lines, 2 * ft->lines.len + 2);
+	fl->ascii = ft->ascii;
+	fl->longest = 0;
+	while (p < end) {
+		e = memchr(p, '\n', (size_t)(end - p));
+		n = (size_t)(e - p);
+		if (!(n == 3 && memcmp(p, "-- ", 3) == 0))
+			while (n > 0 && p[n - 1] == ' ')
+				n--;
+		if (n > 0 && (p[0] == ' ' || p[0] == '>' ||
+		    (n >= 5 && memcmp(p, "From ", 5) == 0))) {
+			dkim_buf_addc(&fl->lines, ' ');
+			if (n + 1 > fl->longest)
+				fl->longest = n + 1;
+		} else if (n > fl->longest)
+			fl->longest = n;
+		dkim_buf_add(&fl->lines, p, n);
+		dkim_buf_addc(&fl->lines, '\n');
+		p = e + 1;
+	}
+	return !fl->lines.failed;
+}
+
+/*
+ * One line as a flowed reader takes it apart (§4.2, §4.5), fed octet by
+ * octet so that no line of the message is copied: the quote marks, then
+ * one stuffing space that is not content (§4.4), then the content, of
+ * which only the length and the last three octets matter here.
+ */
+struct fline {
+	enum { FL_MARKS, FL_STUFF, FL_TEXT } at;
+	size_t depth;		/* quote marks '>' */
+	size_t len;		/* octets of content */
+	char tail[3];		/* its last three octets */
+};
+
+static void
+fline_reset(struct fline *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->at = FL_MARKS;
+}
+
+/* fline_add - one more octet; a line feed (decoded from "=0A", say)
+ * starts a new line. */
+static void
+fline_add(struct fline *l, char c)
+{
+	if (c == '\n') {
+		fline_reset(l);
+		return;
+	}
+	if (l->at == FL_MARKS) {
+		if (c == '>') {
+			l->depth++;
+			return;
+		}
+		l->at = FL_STUFF;
+	}
+	if (l->at == FL_STUFF) {
+		l->at = FL_TEXT;
+		if (c == ' ')
+			return;
+	}
+	l->tail[0] = l->tail[1];
+	l->tail[1] = l->tail[2];
+	l->tail[2] = c;
+	l->len++;
+}
+
+/* fline_soft - does the line end in a soft break? The signature
+ * separator "-- ", quoted or not, does not (§4.3). */
+static bool
+fline_soft(const struct fline *l)
+{
+	if (l->len == 3 && memcmp(l->tail, "-- ", 3) == 0)
+		return false;
+	return l->len > 0 && l->tail[2] == ' ';
+}
+
+/* fline_last - the last line of the text (p, n); its line end, LF or
+ * CRLF, is no part of it. */
+static void
+fline_last(struct fline *l, const char *p, size_t n)
+{
+	size_t s;
+
+	if (n > 0 && p[n - 1] == '\n')
+		n--;
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	for (s = n; s > 0 && p[s - 1] != '\n'; s--)
+		;
+	fline_reset(l);
+	for (; s < n; s++)
+		fline_add(l, p[s]);
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = lower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/*
+ * fline_qp_last - the last decoded line of the quoted-printable text (p,
+ * n), RFC 2045 §6.7: white space at the end of an encoded line is
+ * padding, a '=' left there a soft line break, "=XX" one octet; a broken
+ * escape is taken as it stands, as lenient decoders do.
+ */
+static void
+fline_qp_last(struct fline *l, const char *p, size_t n)
+{
+	size_t s = 0, e, end, i;
+	bool ended = false, soft;
+	int hi, lo;
+
+	fline_reset(l);
+	while (s < n) {
+		for (e = s; e < n && p[e] != '\n'; e++)
+			;
+		end = e;
+		if (end > s && p[end - 1] == '\r')
+			end--;
+		while (end > s && (p[end - 1] == ' ' || p[end - 1] == '\t'))
+			end--;
+		soft = end > s && p[end - 1] == '=';
+		if (soft)
+			end--;
+		if (ended)
+			fline_reset(l);
+		for (i = s; i < end; i++) {
+			if (p[i] == '=' && end - i >= 3 &&
+			    (hi = hexval(p[i + 1])) >= 0 &&
+			    (lo = hexval(p[i + 2])) >= 0) {
+				fline_add(l, (char)(hi << 4 | lo));
+				i += 2;
+			} else
+				fline_add(l, p[i]);
+		}
+		ended = !soft;
+		s = e < n ? e + 1 : n;
+	}
+}
+
+/*
+ * flow_end - the text out holds from offset from on ends with a line
+ * end; when its last line is a soft break, end the paragraph with an
+ * empty line that carries the paragraph's quote marks: it adds nothing
+ * to the paragraph (§4.2), and a line of another quote depth, which
+ * would end it too, shows as a line of its own (§4.5). qp: the text is
+ * quoted-printable and so is the new line.
+ */
+static void
+flow_end(struct dkim_buf *out, size_t from, bool qp, const char *nl)
+{
+	struct fline l;
+	struct dkim_buf marks;
+	size_t i;
+
+	if (out->failed)
+		return;
+	if (qp)
+		fline_qp_last(&l, out->p + from, out->len - from);
+	else
+		fline_last(&l, out->p + from, out->len - from);
+	if (!fline_soft(&l))
+		return;
+	if (!qp) {
+		for (i = 0; i < l.depth; i++)
+			dkim_buf_addc(out, '>');
+		dkim_buf_adds(out, nl);
+		return;
+	}
+	/* Deep enough quoting passes 76 columns: qp_line breaks it. */
+	dkim_buf_init(&marks, out->max);
+	for (i = 0; i < l.depth; i++)
+		dkim_buf_addc(&marks, '>');
+	if (marks.failed)
+		out->failed = true;
+	else
+		qp_line(out, (const unsigned char *)marks.p, marks.len);
+	dkim_buf_free(&marks);
+}
+
 /* ------------------------------------------------------ MIME field syntax */
 
 /* A scanner over one field value (folding kept: CR and LF are FWS). */
@@ -393,6 +611,7 @@ struct mparams {
 	bool has_boundary;
 	char charset[CHARSET_MAX];	/* lowercase */
 	bool has_charset;
+	bool flowed;		/* a format parameter says "flowed" */
 };
 
 /* check_boundary - RFC 2046 boundaries are 1..70 octets of a safe set;
@@ -495,6 +714,16 @@ lex_params(struct lex *lx, struct mparams *mp)
 				mp->charset[i] = lower(mp->charset[i]);
 			}
 			mp->has_charset = true;
+		} else if (ci_is(a, alen, "format")) {
+			/* RFC 3676 §4.1, values case-insensitive (RFC
+			 * 2045 §5.1). Of two format parameters, one that
+			 * says flowed wins: the flowed rules are harmless
+			 * to a fixed reader, the reverse is not. */
+			if (!lex_value(lx, scratch, sizeof(scratch), &vlen,
+			    &over))
+				return false;
+			if (!over && ci_is(scratch, vlen, "flowed"))
+				mp->flowed = true;
 		} else if (!lex_value(lx, scratch, sizeof(scratch), &vlen,
 		    &over))
 			return false;
@@ -857,6 +1086,8 @@ struct plan {
 				 * delimiter's CRLF */
 	unsigned char *dec;	/* owned: base64 append, the decoded body */
 	size_t declen;
+	bool flowed;		/* append to a format=flowed part: */
+	struct ftext flow;	/* owned: the footer as it goes there */
 };
 
 static bool
@@ -892,8 +1123,17 @@ plan_plain(const struct dkim_msg *m, const struct ftext *ft, struct plan *pl)
 	const struct mime *mi = &pl->mi;
 	const char *cs = mi->type.par.has_charset ? mi->type.par.charset :
 	    "us-ascii";
-	bool long_line = ft->longest > LINE_MAX_SMTP;
+	bool long_line;
 
+	if (mi->type.par.flowed) {
+		if (!ftext_flowed(ft, &pl->flow)) {
+			snprintf(pl->why, sizeof(pl->why), "out of memory");
+			return;
+		}
+		pl->flowed = true;
+		ft = &pl->flow;		/* stuffing may lengthen a line */
+	}
+	long_line = ft->longest > LINE_MAX_SMTP;
 	if (!mi->is_inline) {
 		snprintf(pl->why, sizeof(pl->why), "text/plain with a "
 		    "disposition other than inline");
@@ -1040,17 +1280,20 @@ add_header(struct dkim_buf *out, const struct dkim_msg *m)
 	dkim_buf_adds(out, CRLF);
 }
 
-/* emit_append - the footer inside the single text/plain part. */
+/* emit_append - the footer inside the single text/plain part; in a
+ * flowed one, after the end of its last paragraph (flow_end). */
 static void
 emit_append(struct dkim_buf *out, const struct dkim_msg *m,
     const struct ftext *ft, const struct plan *pl)
 {
 	const char *b = m->body;
-	size_t n = m->body_len, end, i;
+	size_t n = m->body_len, end, i, from;
 	struct dkim_buf dec;
 	char *enc;
 	const char *nl;
 
+	if (pl->flowed)
+		ft = &pl->flow;
 	add_header(out, m);
 	if (pl->mi.enc == CTE_BASE64) {
 		/* Decode, add, encode again: the footer follows the body's
@@ -1063,6 +1306,8 @@ emit_append(struct dkim_buf *out, const struct dkim_msg *m,
 		dkim_buf_add(&dec, d, pl->declen);
 		if (pl->declen > 0 && d[pl->declen - 1] != '\n')
 			dkim_buf_adds(&dec, nl);
+		if (pl->flowed)
+			flow_end(&dec, 0, false, nl);
 		footer_plain(&dec, ft, nl);
 		enc = dec.failed ? NULL : dkim_b64_encode(
 		    (const unsigned char *)dec.p, dec.len);
@@ -1080,10 +1325,13 @@ emit_append(struct dkim_buf *out, const struct dkim_msg *m,
 		free(enc);
 		return;
 	}
+	from = out->len;
 	dkim_buf_add(out, b, n);
 	if (n > 0 && !ends_crlf(b, n))
 		dkim_buf_adds(out, CRLF);
 	if (pl->mi.enc != CTE_QP) {
+		if (pl->flowed)
+			flow_end(out, from, false, CRLF);
 		footer_plain(out, ft, CRLF);
 		return;
 	}
@@ -1094,6 +1342,8 @@ emit_append(struct dkim_buf *out, const struct dkim_msg *m,
 		end--;
 	if (end > 0 && b[end - 1] == '=')
 		dkim_buf_adds(out, CRLF);
+	if (pl->flowed)
+		flow_end(out, from, true, CRLF);
 	footer_qp(out, ft);
 }
 
@@ -1279,6 +1529,7 @@ footer_apply(const char *msg, size_t len, const char *footer,
 			*how = pl.how;
 	}
 	free(pl.dec);
+	dkim_buf_free(&pl.flow.lines);
 	dkim_msg_free(m);
 	dkim_buf_free(&ft.lines);
 	return ok;

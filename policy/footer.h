@@ -6,7 +6,10 @@
  *   - a single text/plain part (also a message without Content-Type, RFC
  *     2045 §5.2) gets the footer appended inside its own transfer encoding
  *     (7bit, 8bit, binary, quoted-printable, base64) when the charset can
- *     carry it;
+ *     carry it; with format=flowed (RFC 3676) the footer's lines lose
+ *     their trailing spaces (but "-- ") and are space-stuffed, and a
+ *     last paragraph that ends in a soft break is ended first, so that a
+ *     flowed reader shows the text as before and the footer as written;
  *   - multipart/mixed gets a new text/plain part just before its closing
  *     delimiter; every other byte stays where it was;
  *   - anything else (other multiparts, text/html, application/..., and

@@ -9,9 +9,13 @@ utf-8 and iso-8859-1; multipart/mixed with attachments, nested
 alternatives, an attached message, preamble and epilogue; alternative,
 related, signed, text/html, application/octet-stream) and the hand-written
 files of CORPUS_DIR (malformed MIME and edge cases; LF line ends there are
-made CRLF). Each message gets each of three footers (ASCII; UTF-8 with '='
-and a trailing space; UTF-8 with a 1100-octet line) through footer_tool,
-and every output is held to:
+made CRLF); format=flowed text (RFC 3676) in 7bit, 8bit with DelSp=Yes,
+quoted-printable and base64, ending in a soft break, quoted, and inside
+multipart/alternative and multipart/mixed. Each message gets each of four
+footers (ASCII; UTF-8 with '=' and a trailing space; UTF-8 with a
+1100-octet line; ASCII with the lines format=flowed must protect: trailing
+spaces, a leading space, ">" and "From ") through footer_tool, and every
+output is held to:
 
   how       what footer_tool says it did is what the row expects
   defects   email.policy.default finds no defect in the output that it
@@ -23,6 +27,14 @@ and every output is held to:
   footer    appended: the decoded text is the old text, a line end, then
             the footer; new part and wrapped: the last part is a
             text/plain inline part whose decoded text is the footer
+  flowed    appended to a format=flowed part: the decoded text begins
+            with the old text, and read as RFC 3676 says (unflow below:
+            quote depth, stuffing, soft breaks, DelSp) it is the old
+            paragraphs unchanged and then each footer line as a line of
+            its own, as configured but for trailing spaces (a reader
+            cannot show those; "-- " keeps its own); no footer line
+            starts with "From ". New part and wrapped: every flowed text
+            part reads the same before and after
   structure new part: one part more than the input, the others in the
             same order with the same types, preamble and epilogue kept;
             wrapped: multipart/mixed with exactly two parts, the first of
@@ -31,9 +43,11 @@ and every output is held to:
 Ends with "N passed, M failed"; exits 1 on any failure.
 """
 
+import base64
 import email
 import email.policy
 import os
+import quopri
 import re
 import subprocess
 import sys
@@ -50,16 +64,20 @@ FOOTERS = {
              "Leave: mailto:ex-leave@lists.example.org\n",
     "utf8": "-- \nListe für alle = all of us ✓\nZürich\n",
     "long": "Lange Zeile: " + "ü" * 40 + "=" + "x" * 1000 + "\nEnde\n",
+    "flowed": "-- \nThe example list  \n>Leave: mailto:ex-leave@lists."
+              "example.org\n  indented \nFrom the list owner \n   \n"
+              "-- \nend ",
 }
 
 AP, NP, WR, REFUSED = "appended", "new part", "wrapped", "refused"
 
 
 def expect(ascii_, utf8=None, long_=None):
-    """The wanted how per footer; one value means the same for all."""
+    """The wanted how per footer; one value means the same for all. The
+    flowed footer is ASCII with short lines: as the ASCII one."""
     utf8 = ascii_ if utf8 is None else utf8
     long_ = utf8 if long_ is None else long_
-    return {"ascii": ascii_, "utf8": utf8, "long": long_}
+    return {"ascii": ascii_, "utf8": utf8, "long": long_, "flowed": ascii_}
 
 
 # ---------------------------------------------------------------- corpus
@@ -180,6 +198,62 @@ def generated():
     m = base("message/rfc822 at the top")
     m.set_content(inner)
     rows.append(("rfc822-top", out(m), expect(WR)))
+    return rows + flowed_rows()
+
+
+# Flowed text (RFC 3676): paragraphs in soft breaks, a quoted paragraph,
+# a stuffed line, a signature, and a last line that is a soft break.
+FLOWED = ("Hello list, this paragraph is \nwritten in soft breaks, so a "
+          "\nreader fills it to its window.\n\n> A quoted paragraph, "
+          "also \n> flowed.\n>> And a deeper \n>> one.\n\n From is "
+          "stuffed here.\n-- \nAlice, who ends \nin a soft break ")
+UFLOWED = ("Grüße an alle, dieser Absatz \nfließt über zwei Zeilen.\n"
+           "> zitiert, und \n> weich am Ende ")
+
+
+def flowed_msg(subject, params, text, cte="7bit", charset="us-ascii"):
+    """A text/plain message with format=flowed; params are written as
+    they are after "format=", and the body keeps every trailing space."""
+    b = text.replace("\n", "\r\n").encode(charset)
+    if cte == "quoted-printable":
+        b = quopri.encodestring(b.replace(b"\r\n", b"\n"))
+        b = b.replace(b"\n", b"\r\n")
+    elif cte == "base64":
+        b = base64.encodebytes(b).replace(b"\n", b"\r\n")
+    head = ("From: Alice <alice@example.org>\r\nTo: list@lists.example.org"
+            "\r\nSubject: %s\r\nMIME-Version: 1.0\r\nContent-Type: "
+            "text/plain; charset=%s; format=%s\r\nContent-Transfer-Encoding:"
+            " %s\r\n\r\n" % (subject, charset, params, cte))
+    return head.encode() + b
+
+
+def flowed_rows():
+    rows = [
+        ("flowed-7bit", flowed_msg("flowed 7bit", "flowed", FLOWED),
+         expect(AP, WR)),
+        ("flowed-7bit-crlf", flowed_msg("flowed, ends in CRLF", "flowed",
+                                        FLOWED + "\n"), expect(AP, WR)),
+        ("flowed-delsp-8bit", flowed_msg(
+            "flowed 8bit delsp", '"Flowed"; DelSp=Yes', UFLOWED, "8bit",
+            "utf-8"), expect(AP, AP, WR)),
+        ("flowed-qp", flowed_msg("flowed qp", "flowed; delsp=no",
+                                 UFLOWED + "\n" + FLOWED, "quoted-printable",
+                                 "utf-8"), expect(AP)),
+        ("flowed-b64", flowed_msg("flowed base64", "FLOWED", UFLOWED,
+                                  "base64", "utf-8"), expect(AP)),
+    ]
+    alt = base("flowed alternative")
+    alt.set_content(FLOWED + "\n")
+    alt.set_param("format", "flowed")
+    alt.add_alternative(HTML, subtype="html")
+    rows.append(("flowed-alternative", out(alt), expect(WR)))
+    mix = base("flowed mixed")
+    mix.set_content(UFLOWED + "\n", cte="quoted-printable")
+    mix.set_param("format", "flowed")
+    mix.set_param("delsp", "yes")
+    mix.add_attachment(b"data", maintype="application",
+                       subtype="octet-stream", filename="d.bin")
+    rows.append(("flowed-mixed", out(mix), expect(NP)))
     return rows
 
 
@@ -286,6 +360,85 @@ def footer_norm(f):
     return f if f.endswith("\n") else f + "\n"
 
 
+# ------------------------------------------------------- format=flowed
+
+
+def is_flowed(part):
+    return str(part.get_param("format", "")).lower() == "flowed"
+
+
+def unflow(text, delsp):
+    """RFC 3676 §4.2 read back: the (quote depth, text) of each paragraph
+    and fixed line. Per line: count the quote marks (§4.5), drop one
+    stuffing space (§4.4); "-- " is the signature separator, neither
+    fixed nor flowed (§4.3), so it stands alone; a line that ends in a
+    space is flowed and joins the next of the same depth, losing the
+    space with DelSp=yes; a change of depth ends a paragraph; so does
+    the end of the text."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    paras, cur = [], None
+    for ln in lines:
+        depth = len(ln) - len(ln.lstrip(">"))
+        body = ln[depth:]
+        if body.startswith(" "):
+            body = body[1:]
+        sig = body == "-- "
+        if cur is not None and (cur[0] != depth or sig):
+            paras.append(tuple(cur))
+            cur = None
+        soft = body.endswith(" ") and not sig
+        if soft and delsp:
+            body = body[:-1]
+        if cur is None:
+            cur = [depth, body]
+        else:
+            cur[1] += body
+        if not soft:
+            paras.append(tuple(cur))
+            cur = None
+    if cur is not None:
+        paras.append(tuple(cur))
+    return paras
+
+
+def flowed_text(part):
+    """A flowed part's text as its reader shows it."""
+    delsp = str(part.get_param("delsp", "")).lower() == "yes"
+    return unflow(text_of(part), delsp)
+
+
+def footer_lines(f):
+    """The footer's lines as a flowed reader must show them: trailing
+    spaces are invisible, so they do not count; "-- " keeps its own."""
+    return [(0, ln if ln == "-- " else ln.rstrip(" "))
+            for ln in footer_norm(f).split("\n")[:-1]]
+
+
+def check_flowed_append(mi, mo, fname, probs):
+    old, got = text_of(mi), text_of(mo)
+    if old and not old.endswith("\n"):
+        old += "\n"
+    if not got.startswith(old):
+        probs.append("flowed: the old text is not where it was: %r"
+                     % got[:200])
+        return
+    for ln in got[len(old):].split("\n"):
+        if ln.startswith("From "):
+            probs.append("flowed: a footer line not stuffed: %r" % ln)
+    want = flowed_text(mi) + footer_lines(FOOTERS[fname])
+    have = flowed_text(mo)
+    if have != want:
+        probs.append("flowed: read back %r, want %r" % (have[-12:],
+                                                        want[-12:]))
+
+
+def flowed_parts(msg):
+    return [flowed_text(p) for p in msg.walk()
+            if p.get_content_type() == "text/plain" and is_flowed(p)]
+
+
 def encoded_within_76(before, part, probs):
     """Lines of a quoted-printable or base64 payload that footer.c wrote
     stay within 76 characters (RFC 2045 §6.7, §6.8)."""
@@ -346,6 +499,9 @@ def check(name, inp, fname, want, tool, work, verbose):
                          % mo.get_content_type())
             return probs
         encoded_within_76(mi, mo, probs)
+        if is_flowed(mi):
+            check_flowed_append(mi, mo, fname, probs)
+            return probs
         old, got = text_of(mi), text_of(mo)
         if old and not old.endswith("\n"):
             old += "\n"
@@ -368,6 +524,8 @@ def check(name, inp, fname, want, tool, work, verbose):
         return probs
     oparts = mo.get_payload()
     last = oparts[-1]
+    if flowed_parts(mo) != flowed_parts(mi):
+        probs.append("a flowed part reads differently")
     if last.get_content_type() != "text/plain" or \
             last.get_content_disposition() != "inline":
         probs.append("last part is %s, %s" % (last.get_content_type(),

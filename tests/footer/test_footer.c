@@ -8,7 +8,8 @@
  *   appended   the input is a prefix of the output (base64: the header
  *              is, and the decoded body is the old one plus the footer;
  *              quoted-printable: lines stay within 76 and the decoded body
- *              is the old one plus the footer)
+ *              is the old one plus the footer; a row's tail, when it has
+ *              one, stands for the footer: what a flowed part gets)
  *   new part   the output is the input with one piece inserted right
  *              before the close delimiter, and that piece is a part
  *   wrapped    the output is exactly: the non-Content-* fields, the new
@@ -20,6 +21,8 @@
  *   malformed_* broken MIME and the caps, each wrapped with its reason
  *   refuse_*    what footer_apply must refuse
  *   qp_*, b64_* the encoders, against hand-made expectations
+ *   flowed_*    format=flowed parts (RFC 3676): the footer's lines, the
+ *               end of the part's last paragraph, in every encoding
  *   robust_*    every prefix and many mutations of a rich message: no
  *               crash, and the invariants whenever it answers
  */
@@ -61,6 +64,9 @@ struct fcase {
 	const char *dec;	/* base64: the decoded body wanted */
 	const char *bnd;	/* new part: the boundary */
 	size_t max;		/* output ceiling; 0: the default */
+	const char *tail;	/* appended, not base64: the decoded text
+				 * after the old one and its line end, CRLF;
+				 * NULL: the footer as configured */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -230,13 +236,19 @@ check_appended(const struct fcase *c, const char *msg, size_t len,
 		qp_decode(in->body, in->body_len, &want, c->desc);
 		if (want.len > 0 && !ends_with_crlf(want.p, want.len))
 			dkim_buf_adds(&want, "\r\n");
-		footer_crlf(footer, &want);
+		if (c->tail != NULL)
+			dkim_buf_adds(&want, c->tail);
+		else
+			footer_crlf(footer, &want);
 		qp_decode(m->body, m->body_len, &got, c->desc);
 		cr_expect(got.len == want.len && memcmp(got.p, want.p,
 		    got.len) == 0, "%s: decoded QP body\ngot:  %s", c->desc,
 		    esc(got.p, got.len));
 	} else if (c->enc == PLAIN) {
-		footer_crlf(footer, &want);
+		if (c->tail != NULL)
+			dkim_buf_adds(&want, c->tail);
+		else
+			footer_crlf(footer, &want);
 		cr_expect(out->len >= want.len && memcmp(out->p + out->len -
 		    want.len, want.p, want.len) == 0, "%s: the output does not "
 		    "end with the footer", c->desc);
@@ -837,6 +849,333 @@ Test(shape, wrap_mime_version_once)
 	dkim_buf_free(&out);
 }
 
+/* ------------------------------------------------ format=flowed (RFC 3676) */
+
+/*
+ * In a format=flowed part a line that ends in a space joins the next one
+ * (§4.2). Appended to such a part, the footer loses the trailing spaces
+ * of its lines but for "-- " (§4.3) and has a line that starts with a
+ * space, ">" or "From " space-stuffed (§4.4); a last line of the part
+ * that is a soft break is ended first by an empty line with its quote
+ * marks (§4.2, §4.5). Every row says the exact output, or the decoded
+ * text after the old one (tail).
+ */
+
+#define FLOWED	H "Content-Type: text/plain; charset=us-ascii; format=flowed" \
+		"\r\n\r\n"
+#define FLQP	H "Content-Type: text/plain; charset=utf-8; format=flowed\r\n" \
+		"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+#define FLB64	H "Content-Type: text/plain; charset=utf-8; format=flowed\r\n" \
+		"Content-Transfer-Encoding: base64\r\n\r\n"
+/* A footer with every line the rules touch, and what a flowed part gets. */
+#define FOOTF	"-- \nThe list  \n   \n indented\n>not quoted\nFrom the owner \n" \
+		"Fromage\n--  \n\tTab\t\nend"
+#define FOOTF_CRLF "-- \r\nThe list\r\n\r\n  indented\r\n >not quoted\r\n" \
+		" From the owner\r\nFromage\r\n--\r\n\tTab\t\r\nend\r\n"
+#define FOOTF_QP "--=20\r\nThe list\r\n\r\n  indented\r\n >not quoted\r\n" \
+		" From the owner\r\nFromage\r\n--\r\n\tTab=09\r\nend\r\n"
+
+static const struct fcase flowed_cases[] = {
+	/* The footer's own lines. */
+	{ .desc = "flowed: footer lines stripped and stuffed", .msg = FLOWED
+	    "Hello.\r\n", .footer = FOOTF, .ok = true, .how = AP, .why = "",
+	    .want = FLOWED "Hello.\r\n" FOOTF_CRLF, .tail = FOOTF_CRLF },
+	{ .desc = "flowed: the footer most rows use keeps its \"-- \"", .msg =
+	    FLOWED "Hello.\r\n", .ok = true, .how = AP, .why = "", .want =
+	    FLOWED "Hello.\r\n" FOOT_CRLF },
+	{ .desc = "flowed: a footer of spaces is one empty line", .msg = FLOWED
+	    "x\r\n", .footer = "   ", .ok = true, .how = AP, .why = "",
+	    .want = FLOWED "x\r\n\r\n", .tail = "\r\n" },
+	{ .desc = "flowed: a stuffed line keeps its own leading spaces", .msg =
+	    FLOWED "x\r\n", .footer = "  two  \n> \n", .ok = true, .how = AP,
+	    .why = "", .want = FLOWED "x\r\n   two\r\n >\r\n", .tail =
+	    "   two\r\n >\r\n" },
+	/* Without format=flowed, nothing changes. */
+	{ .desc = "no format parameter: the footer as configured", .msg = H TP
+	    "\r\nHello \r\n", .footer = FOOTF, .ok = true, .how = AP, .why = "",
+	    .want = H TP "\r\nHello \r\n-- \r\nThe list  \r\n   \r\n indented"
+	    "\r\n>not quoted\r\nFrom the owner \r\nFromage\r\n--  \r\n\tTab\t"
+	    "\r\nend\r\n" },
+	{ .desc = "format=fixed: the footer as configured", .msg = H
+	    "Content-Type: text/plain; format=fixed\r\n\r\nsoft \r\n",
+	    .footer = "a \n>b\n", .ok = true, .how = AP, .why = "", .want = H
+	    "Content-Type: text/plain; format=fixed\r\n\r\nsoft \r\na \r\n>b"
+	    "\r\n" },
+	{ .desc = "format=flowed on multipart/mixed means nothing", .msg = H
+	    "Content-Type: multipart/mixed; format=flowed; boundary=b1\r\n\r\n"
+	    "--b1\r\n\r\nsoft \r\n--b1--\r\n", .footer = "a \n", .ok = true,
+	    .how = NP, .why = "", .has = { "\r\n\r\na \r\n\r\n--b1--" },
+	    .bnd = "b1" },
+	/* How the parameter is written. */
+	{ .desc = "flowed: quoted value in any case, DelSp=Yes", .msg = H
+	    "Content-Type: text/plain; format=\"Flowed\"; DelSp=Yes\r\n\r\n"
+	    "soft \r\n", .footer = "a \n", .ok = true, .how = AP, .why = "",
+	    .want = H "Content-Type: text/plain; format=\"Flowed\"; DelSp=Yes"
+	    "\r\n\r\nsoft \r\n\r\na\r\n", .tail = "\r\na\r\n" },
+	{ .desc = "flowed: FORMAT=FLOWED with comments and folding", .msg = H
+	    "Content-Type: text/plain;\r\n FORMAT (how) =\r\n\tFLOWED (RFC "
+	    "3676); delsp=\"yes\"\r\n\r\nsoft \r\n", .footer = "a \n", .ok =
+	    true, .how = AP, .why = "", .tail = "\r\na\r\n" },
+	{ .desc = "flowed: of two format parameters, flowed wins", .msg = H
+	    "Content-Type: text/plain; format=fixed; format=flowed\r\n\r\n"
+	    "soft \r\n", .footer = "a \n", .ok = true, .how = AP, .why = "",
+	    .tail = "\r\na\r\n" },
+	{ .desc = "flowed: an RFC 2231 format* is skipped", .msg = H
+	    "Content-Type: text/plain; format*=''flowed\r\n\r\nsoft \r\n",
+	    .footer = "a \n", .ok = true, .how = AP, .why = "", .tail =
+	    "a \r\n" },
+	{ .desc = "flowed: a value that only starts with flowed", .msg = H
+	    "Content-Type: text/plain; format=flowedx\r\n\r\nsoft \r\n",
+	    .footer = "a \n", .ok = true, .how = AP, .why = "", .tail =
+	    "a \r\n" },
+	/* The end of the part's text. */
+	{ .desc = "flowed: a soft last line is ended first", .msg = FLOWED
+	    "A paragraph that \r\nflows \r\n", .ok = true, .how = AP, .why = "",
+	    .want = FLOWED "A paragraph that \r\nflows \r\n\r\n" FOOT_CRLF,
+	    .tail = "\r\n" FOOT_CRLF },
+	{ .desc = "flowed: a soft last line without CRLF", .msg = FLOWED
+	    "flows ", .footer = "f\n", .ok = true, .how = AP, .why = "", .want =
+	    FLOWED "flows \r\n\r\nf\r\n", .tail = "\r\nf\r\n" },
+	{ .desc = "flowed: delsp=yes, soft last line", .msg = H "Content-Type: "
+	    "text/plain; format=flowed; delsp=yes\r\n\r\nbro \r\nken \r\n",
+	    .footer = "f\n", .ok = true, .how = AP, .why = "", .tail =
+	    "\r\nf\r\n" },
+	{ .desc = "flowed: a fixed last line needs nothing", .msg = FLOWED
+	    "flows \r\nends\r\n", .footer = "f\n", .ok = true, .how = AP,
+	    .why = "", .want = FLOWED "flows \r\nends\r\nf\r\n" },
+	{ .desc = "flowed: a soft quoted line is ended at its depth", .msg =
+	    FLOWED "> quoted \r\n", .footer = "f\n", .ok = true, .how = AP,
+	    .why = "", .want = FLOWED "> quoted \r\n>\r\nf\r\n" },
+	{ .desc = "flowed: depth three, unstuffed", .msg = FLOWED ">>>deep "
+	    "\r\n", .footer = "f\n", .ok = true, .how = AP, .why = "", .want =
+	    FLOWED ">>>deep \r\n>>>\r\nf\r\n" },
+	{ .desc = "flowed: the signature separator is not soft", .msg = FLOWED
+	    "Bob\r\n-- \r\n", .footer = "f\n", .ok = true, .how = AP, .why =
+	    "", .want = FLOWED "Bob\r\n-- \r\nf\r\n" },
+	{ .desc = "flowed: a quoted, stuffed signature separator neither",
+	    .msg = FLOWED "> -- \r\n", .footer = "f\n", .ok = true, .how = AP,
+	    .why = "", .want = FLOWED "> -- \r\nf\r\n" },
+	{ .desc = "flowed: a stuffed \"-- \" is the separator too", .msg =
+	    FLOWED " -- \r\n", .footer = "f\n", .ok = true, .how = AP, .why =
+	    "", .want = FLOWED " -- \r\nf\r\n" },
+	{ .desc = "flowed: \"--  \" is a soft line", .msg = FLOWED "--  \r\n",
+	    .footer = "f\n", .ok = true, .how = AP, .why = "", .want = FLOWED
+	    "--  \r\n\r\nf\r\n" },
+	{ .desc = "flowed: one space is a stuffed empty line, fixed", .msg =
+	    FLOWED "x\r\n \r\n", .footer = "f\n", .ok = true, .how = AP,
+	    .why = "", .want = FLOWED "x\r\n \r\nf\r\n" },
+	{ .desc = "flowed: two spaces are a stuffed soft line", .msg = FLOWED
+	    "x\r\n  \r\n", .footer = "f\n", .ok = true, .how = AP, .why = "",
+	    .want = FLOWED "x\r\n  \r\n\r\nf\r\n" },
+	{ .desc = "flowed: a tab at the end is no soft break", .msg = FLOWED
+	    "x\t\r\n", .footer = "f\n", .ok = true, .how = AP, .why = "",
+	    .want = FLOWED "x\t\r\nf\r\n" },
+	{ .desc = "flowed: an empty body", .msg = FLOWED, .footer = "f \n",
+	    .ok = true, .how = AP, .why = "", .want = FLOWED "f\r\n", .tail =
+	    "f\r\n" },
+	{ .desc = "flowed: header only", .msg = H "Content-Type: text/plain; "
+	    "format=flowed", .footer = "f \n", .ok = true, .how = AP, .why = "",
+	    .want = H "Content-Type: text/plain; format=flowed\r\n\r\nf\r\n",
+	    .tail = "f\r\n" },
+	{ .desc = "flowed 8bit UTF-8, soft last line", .msg = H "Content-Type: "
+	    "text/plain; charset=utf-8; format=flowed\r\nContent-Transfer-"
+	    "Encoding: 8bit\r\n\r\nGrüße \r\n", .footer = FOOT8, .ok = true,
+	    .how = AP, .why = "", .tail = "\r\n" FOOT8_CRLF },
+	/* Quoted-printable: the rules read the decoded text. */
+	{ .desc = "flowed QP: footer lines stripped and stuffed", .msg = FLQP
+	    "x\r\n", .footer = FOOTF, .ok = true, .how = AP, .why = "", .enc =
+	    QP, .want = FLQP "x\r\n" FOOTF_QP, .tail = FOOTF_CRLF },
+	{ .desc = "flowed QP: \"=20\" at the end is a soft line", .msg = FLQP
+	    "soft=20\r\n", .footer = "f\n", .ok = true, .how = AP, .why = "",
+	    .enc = QP, .want = FLQP "soft=20\r\n\r\nf\r\n", .tail = "\r\nf\r\n"
+	    },
+	{ .desc = "flowed QP: padding after \"=20\"", .msg = FLQP "soft=20 \t"
+	    "\r\n", .footer = "f\n", .ok = true, .how = AP, .why = "", .enc =
+	    QP, .want = FLQP "soft=20 \t\r\n\r\nf\r\n", .tail = "\r\nf\r\n" },
+	{ .desc = "flowed QP: a bare trailing space is padding, fixed",
+	    .msg = FLQP "fixed \r\n", .footer = "f\n", .ok = true, .how = AP,
+	    .why = "", .enc = QP, .want = FLQP "fixed \r\nf\r\n" },
+	{ .desc = "flowed QP: a space before a soft break", .msg = FLQP
+	    "abc =\r\n", .footer = "f\n", .ok = true, .how = AP, .why = "",
+	    .enc = QP, .want = FLQP "abc =\r\n\r\n\r\nf\r\n", .tail =
+	    "\r\nf\r\n" },
+	{ .desc = "flowed QP: soft break, then the text goes on fixed",
+	    .msg = FLQP "abc=20=\r\ndef\r\n", .footer = "f\n", .ok = true, .how =
+	    AP, .why = "", .enc = QP, .want = FLQP "abc=20=\r\ndef\r\nf\r\n" },
+	{ .desc = "flowed QP: a soft line over several encoded lines", .msg =
+	    FLQP "one =\r\ntwo=\r\n=20\r\n", .footer = "f\n", .ok = true, .how =
+	    AP, .why = "", .enc = QP, .want = FLQP "one =\r\ntwo=\r\n=20\r\n"
+	    "\r\nf\r\n", .tail = "\r\nf\r\n" },
+	{ .desc = "flowed QP: no final CRLF", .msg = FLQP "soft=20", .footer =
+	    "f\n", .ok = true, .how = AP, .why = "", .enc = QP, .want = FLQP
+	    "soft=20\r\n\r\nf\r\n", .tail = "\r\nf\r\n" },
+	{ .desc = "flowed QP: quote marks encoded", .msg = FLQP "=3E=3E x=20"
+	    "\r\n", .footer = "f\n", .ok = true, .how = AP, .why = "", .enc =
+	    QP, .want = FLQP "=3E=3E x=20\r\n>>\r\nf\r\n", .tail =
+	    ">>\r\nf\r\n" },
+	{ .desc = "flowed QP: an encoded signature separator", .msg = FLQP
+	    "=2D-=20\r\n", .footer = "f\n", .ok = true, .how = AP, .why = "",
+	    .enc = QP, .want = FLQP "=2D-=20\r\nf\r\n" },
+	/* Base64: the decoded text, its own line ends. */
+	{ .desc = "flowed base64: soft last line, CRLF", .msg = FLB64
+	    "SGVsbG8gDQp3b3JsZCANCg==\r\n", .footer = FOOTF, .ok = true, .how =
+	    AP, .why = "", .enc = B64, .dec = "Hello \r\nworld \r\n\r\n"
+	    FOOTF_CRLF },
+	{ .desc = "flowed base64: soft last line, LF only", .msg = FLB64
+	    "b25lIAp0d28gCg==\r\n", .footer = "f \n>g\n", .ok = true, .how = AP,
+	    .why = "", .enc = B64, .dec = "one \ntwo \n\nf\n >g\n" },
+	{ .desc = "flowed base64: quoted soft line", .msg = FLB64
+	    "PiBxdW90ZWQgDQo=\r\n", .footer = "f\n", .ok = true, .how = AP,
+	    .why = "", .enc = B64, .dec = "> quoted \r\n>\r\nf\r\n" },
+	{ .desc = "flowed base64: soft, no final line end", .msg = FLB64
+	    "ZW5kcyBzb2Z0IA==\r\n", .footer = "f\n", .ok = true, .how = AP,
+	    .why = "", .enc = B64, .dec = "ends soft \r\n\r\nf\r\n" },
+	{ .desc = "flowed base64: ends with the separator", .msg = FLB64
+	    "SGkNCi0tIA0K\r\n", .footer = "f\n", .ok = true, .how = AP, .why =
+	    "", .enc = B64, .dec = "Hi\r\n-- \r\nf\r\n" },
+	{ .desc = "flowed base64: fixed last line", .msg = FLB64
+	    "Zml4ZWQNCg==\r\n", .footer = "f \n", .ok = true, .how = AP, .why =
+	    "", .enc = B64, .dec = "fixed\r\nf\r\n" },
+	/* Footers that go into a part of their own: no flowed rules. */
+	{ .desc = "flowed text in multipart/alternative: wrapped", .msg = H
+	    "Content-Type: multipart/alternative; boundary=alt\r\n\r\n--alt\r\n"
+	    "Content-Type: text/plain; format=flowed; delsp=yes\r\n\r\nA para"
+	    "graph that \r\nflows \r\n--alt\r\nContent-Type: text/html\r\n\r\n"
+	    "<p>A paragraph that flows</p>\r\n--alt--\r\n", .footer = FOOTF,
+	    .ok = true, .how = WR, .why = "", .has = { "Content-Type: text/"
+	    "plain; format=flowed; delsp=yes\r\n\r\nA paragraph that \r\nflows "
+	    "\r\n--alt\r\n", FPART7 "-- \r\nThe list  \r\n" } },
+	{ .desc = "flowed text in multipart/mixed: a new part", .msg =
+	    MIXED("b1") "--b1\r\nContent-Type: text/plain; format=flowed\r\n"
+	    "\r\nflows \r\n--b1--\r\n", .footer = "a \n>b\n", .ok = true, .how =
+	    NP, .why = "", .want = MIXED("b1") "--b1\r\nContent-Type: text/"
+	    "plain; format=flowed\r\n\r\nflows \r\n--b1\r\n" FPART7 "a \r\n>b"
+	    "\r\n\r\n--b1--\r\n", .bnd = "b1" },
+	{ .desc = "flowed, but the charset cannot take the footer: wrapped",
+	    .msg = H "Content-Type: text/plain; charset=iso-8859-1; format="
+	    "flowed\r\nContent-Transfer-Encoding: 8bit\r\n\r\nsoft \r\n",
+	    .footer = FOOT8, .ok = true, .how = WR, .why = "\"iso-8859-1\"" },
+};
+
+Test(flowed, table)
+{
+	run_all(flowed_cases, NELEM(flowed_cases));
+}
+
+/*
+ * Decoders take lowercase hex and broken escapes too (the table's strict
+ * decoder does not, so these compare the exact output only).
+ */
+Test(flowed, qp_lenient_decoding)
+{
+	static const struct {
+		const char *body, *want;
+	} rows[] = {
+		{ "=3e=3e x=20\r\n", "=3e=3e x=20\r\n>>\r\nf\r\n" },
+		{ "=2d=2d=20\r\n", "=2d=2d=20\r\nf\r\n" },
+		{ "a=2 \r\n", "a=2 \r\nf\r\n" },
+		{ "a=\r\n", "a=\r\n\r\nf\r\n" },
+		{ "a =x=20\r\n", "a =x=20\r\n\r\nf\r\n" },
+		/* An encoded line feed starts a decoded line. */
+		{ "x=0D=0A> y=20\r\n", "x=0D=0A> y=20\r\n>\r\nf\r\n" },
+		{ "x=20=0D=0A\r\n", "x=20=0D=0A\r\nf\r\n" },
+	};
+	struct dkim_buf msg, out, want;
+	enum footer_how how;
+	char why[DKIM_WHY_MAX];
+	size_t i;
+
+	for (i = 0; i < NELEM(rows); i++) {
+		dkim_buf_init(&msg, 0);
+		dkim_buf_init(&out, 0);
+		dkim_buf_init(&want, 0);
+		dkim_buf_adds(&msg, FLQP);
+		dkim_buf_adds(&msg, rows[i].body);
+		dkim_buf_adds(&want, FLQP);
+		dkim_buf_adds(&want, rows[i].want);
+		cr_assert(footer_apply(msg.p, msg.len, "f", &out, &how, why,
+		    sizeof(why)), "%s: refused: %s", rows[i].body, why);
+		cr_expect(how == AP && out.len == want.len && memcmp(out.p,
+		    want.p, out.len) == 0, "%s\ngot:  %s", esc(rows[i].body,
+		    strlen(rows[i].body)), esc(out.p, out.len));
+		dkim_buf_free(&msg);
+		dkim_buf_free(&out);
+		dkim_buf_free(&want);
+	}
+}
+
+/* A paragraph quoted 100 deep, over a soft break, ends with 100 marks,
+ * which quoted-printable breaks at 76 columns. */
+Test(flowed, qp_deep_quote)
+{
+	struct fcase c = { .desc = "flowed QP: 100 quote marks", .footer =
+	    "f\n", .ok = true, .how = AP, .why = "", .enc = QP };
+	struct dkim_buf msg, want, tail;
+	size_t i;
+
+	dkim_buf_init(&msg, 0);
+	dkim_buf_init(&want, 0);
+	dkim_buf_init(&tail, 0);
+	dkim_buf_adds(&msg, FLQP);
+	for (i = 0; i < 100; i++)
+		dkim_buf_adds(&msg, i == 70 ? "=\r\n>" : ">");
+	dkim_buf_adds(&msg, " x=20\r\n");
+	dkim_buf_add(&want, msg.p, msg.len);
+	for (i = 0; i < 100; i++) {
+		dkim_buf_addc(&tail, '>');
+		if (i == 74)
+			dkim_buf_adds(&want, ">=\r\n");
+		else
+			dkim_buf_addc(&want, '>');
+	}
+	dkim_buf_adds(&want, "\r\nf\r\n");
+	dkim_buf_adds(&tail, "\r\nf\r\n");
+	c.msg = msg.p;
+	c.want = want.p;
+	c.tail = tail.p;
+	run(&c, msg.p, msg.len);
+	dkim_buf_free(&msg);
+	dkim_buf_free(&want);
+	dkim_buf_free(&tail);
+}
+
+/*
+ * Stuffing lengthens a line and stripping shortens one: in an 8bit part
+ * a 998-octet footer line fits, and 999 do not (RFC 5322 §2.1.1).
+ */
+#define F8	H "Content-Type: text/plain%s\r\nContent-Transfer-Encoding: " \
+		"8bit\r\n\r\nx\r\n"
+
+Test(flowed, stuffing_and_line_length)
+{
+	static char gt[1000], sp[1001], sptail[1003], m[256], mf[256];
+	struct fcase rows[] = {
+		{ .desc = "flowed: '>' and 997 octets are stuffed to 999",
+		    .msg = mf, .footer = gt, .ok = true, .how = WR, .why =
+		    "a footer line of 999 octets is too long for a 8bit part" },
+		{ .desc = "not flowed: '>' and 997 octets fit", .msg = m,
+		    .footer = gt, .ok = true, .how = AP, .why = "" },
+		{ .desc = "flowed: 998 octets and a space fit", .msg = mf,
+		    .footer = sp, .ok = true, .how = AP, .why = "", .tail =
+		    sptail },
+		{ .desc = "not flowed: 998 octets and a space do not fit",
+		    .msg = m, .footer = sp, .ok = true, .how = WR, .why =
+		    "a footer line of 999 octets" },
+	};
+
+	snprintf(m, sizeof(m), F8, "");
+	snprintf(mf, sizeof(mf), F8, "; format=flowed");
+	memset(gt, 'g', 998);
+	gt[0] = '>';
+	gt[998] = '\n';
+	memset(sp, 's', 998);
+	sp[998] = ' ';
+	sp[999] = '\n';
+	memcpy(sptail, sp, 998);
+	memcpy(sptail + 998, "\r\n", 3);
+	run_all(rows, NELEM(rows));
+}
+
 /* ------------------------------------------------- malformed: wrapped */
 
 #define PART	"--b1\r\nContent-Type: text/plain\r\n\r\nx\r\n"
@@ -1200,28 +1539,42 @@ robust_one(const char *msg, size_t len, const char *desc)
 	dkim_buf_free(&out);
 }
 
+/* A flowed quoted-printable part: every cut of its escapes, soft breaks
+ * and quote marks. */
+#define RICH_FLOWED	H "Content-Type: text/plain; charset=utf-8;\r\n" \
+	" format=\"Flowed\"; DelSp=yes\r\nContent-Transfer-Encoding: " \
+	"quoted-printable\r\n\r\n> quoted =\r\nsoft=20\r\n>> -- \r\n" \
+	"=3E last=C3=A9=20=\r\n"
+
+static const char *const rich[] = { RICH, RICH_FLOWED };
+
 Test(robust, every_prefix)
 {
-	const char *msg = RICH;
-	size_t n, len = strlen(msg);
+	size_t r, n, len;
 	char desc[64];
 
-	for (n = 0; n <= len; n++) {
-		snprintf(desc, sizeof(desc), "prefix of %zu octets", n);
-		robust_one(msg, n, desc);
+	for (r = 0; r < NELEM(rich); r++) {
+		len = strlen(rich[r]);
+		for (n = 0; n <= len; n++) {
+			snprintf(desc, sizeof(desc), "message %zu, prefix of "
+			    "%zu octets", r, n);
+			robust_one(rich[r], n, desc);
+		}
 	}
 }
 
 Test(robust, mutations)
 {
-	static const char pick[] = "-\r\n\"();=b \t\\*\0\xff";
-	const char *msg = RICH;
-	size_t len = strlen(msg), i, k;
+	static const char pick[] = "-\r\n\"();=b \t\\*\0\xff>";
+	const char *msg;
+	size_t len, i, k;
 	uint32_t seed = 12345;
-	char *buf = malloc(len), desc[64];
+	char *buf = malloc(strlen(RICH) + strlen(RICH_FLOWED)), desc[64];
 
 	cr_assert_not_null(buf);
-	for (i = 0; i < 3000; i++) {
+	for (i = 0; i < 6000; i++) {
+		msg = rich[i % NELEM(rich)];
+		len = strlen(msg);
 		memcpy(buf, msg, len);
 		for (k = 0; k < 1 + i % 4; k++) {
 			seed = seed * 1103515245u + 12345u;
