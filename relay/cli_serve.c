@@ -38,6 +38,7 @@
 #include "rcpt.h"
 #include "queue.h"
 #include "smtpd.h"
+#include "wake.h"
 #include "zonefile.h"
 
 #define GRACE_SECONDS 30
@@ -56,11 +57,11 @@ struct relay {
 	struct pipeline *pl;
 	struct smtpd *sd;
 	SSL_CTX *tls;
-	struct event *ev_term, *ev_int, *ev_hup, *ev_done, *ev_grace;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
+	struct wake *done_wake;		/* the pipeline's jobs are done */
 	pthread_mutex_t done_mu;
-	struct pipeline_job *done_list;	/* queued jobs for deliver_add */
-	size_t done_n, done_cap;
-	struct pipeline_job **done_v;
+	size_t done_n, done_cap;	/* under done_mu */
+	struct pipeline_job **done_v;	/* under done_mu: for on_done */
 	bool stopping;
 	int64_t stop_deadline;
 	struct pipeline_keys bounce_keys;	/* under cfg_mu: signs bounces */
@@ -207,8 +208,10 @@ sdup(const char *s)
 	return strdup(s ? s : "");
 }
 
+/* message_hook - the message goes to the pipeline, which reads the
+ * spool file through the borrowed fd before its reply returns it. */
 static void
-message_hook(void *arg, struct smtpd_txn *txn, const char *path)
+message_hook(void *arg, struct smtpd_txn *txn)
 {
 	struct relay *r = arg;
 	const struct smtpd_peer *peer = smtpd_txn_peer(txn);
@@ -218,11 +221,10 @@ message_hook(void *arg, struct smtpd_txn *txn, const char *path)
 	if (job == NULL || (job->rcpt = calloc(n ? n : 1,
 	    sizeof(char *))) == NULL) {
 		free(job);
-		unlink(path);
 		smtpd_txn_done(txn, "451 4.3.0 temporary local problem");
 		return;
 	}
-	snprintf(job->path, sizeof(job->path), "%s", path);
+	job->fd = smtpd_txn_data(txn, &job->size);
 	job->client_ip = sdup(peer->addr);
 	job->helo = sdup(peer->helo);
 	job->session_id = sdup(peer->session_id);
@@ -234,19 +236,14 @@ message_hook(void *arg, struct smtpd_txn *txn, const char *path)
 	pipeline_submit(r->pl, job);
 }
 
-/* done_cb - on a worker thread: reply now; queued jobs go to the loop
- * for delivery. */
+/* done_cb - on a worker thread: the job goes to the loop, which sends
+ * the reply and hands what was queued to delivery, so one wake-up of the
+ * loop serves both. */
 static void
 done_cb(void *arg, struct pipeline_job *job)
 {
 	struct relay *r = arg;
 
-	smtpd_txn_done(job->token, job->reply);
-	job->token = NULL;
-	if (!job->queued) {
-		pipeline_job_free(job);
-		return;
-	}
 	pthread_mutex_lock(&r->done_mu);
 	if (r->done_n == r->done_cap) {
 		size_t nc = r->done_cap ? r->done_cap * 2 : 64;
@@ -254,21 +251,26 @@ done_cb(void *arg, struct pipeline_job *job)
 		    nc * sizeof(*nv));
 
 		if (nv == NULL) {
-			/* Still queued on disk: a restart picks it up. */
+			/* Reply from here; what was queued stays on disk
+			 * for a restart to pick up. */
 			pthread_mutex_unlock(&r->done_mu);
+			smtpd_txn_done(job->token, job->reply);
 			pipeline_job_free(job);
 			return;
 		}
 		r->done_v = nv;
 		r->done_cap = nc;
 	}
+	if (r->done_n == 0)
+		wake_up(r->done_wake);	/* on_done takes all there are */
 	r->done_v[r->done_n++] = job;
 	pthread_mutex_unlock(&r->done_mu);
-	event_active(r->ev_done, 0, 0);
 }
 
+/* on_done - on the loop: the replies to the end of DATA, and the queued
+ * messages to delivery. */
 static void
-on_done(evutil_socket_t fd, short what, void *arg)
+on_done(void *arg)
 {
 	struct relay *r = arg;
 	struct pipeline_job **v;
@@ -283,8 +285,13 @@ on_done(evutil_socket_t fd, short what, void *arg)
 	for (i = 0; i < n; i++) {
 		size_t k;
 
-		for (k = 0; k < v[i]->nqenv; k++)
-			deliver_add(r->dl, &v[i]->qenv[k]);
+		smtpd_txn_done(v[i]->token, v[i]->reply);
+		v[i]->token = NULL;
+		for (k = 0; v[i]->queued && k < v[i]->nqenv; k++) {
+			deliver_add_data(r->dl, &v[i]->qenv[k],
+			    v[i]->qdata[k], v[i]->qlen[k]);
+			v[i]->qdata[k] = NULL;	/* delivery's now */
+		}
 		pipeline_job_free(v[i]);
 	}
 	free(v);
@@ -607,6 +614,10 @@ cmd_serve(int argc, char **argv)
 		po.dmarc_mode = DMARC_MODE_RFC7489;
 		po.psl = r.psl;
 	}
+	if ((r.done_wake = wake_new(r.base, on_done, &r)) == NULL) {
+		cli_err("serve", "cannot make a pipe for the loop");
+		goto out;
+	}
 	if ((r.pl = pipeline_new(r.cfg->workers, &po, &keys, r.q, done_cb,
 	    &r)) == NULL) {
 		cli_err("serve", "cannot start the pipeline");
@@ -636,12 +647,11 @@ cmd_serve(int argc, char **argv)
 		cli_err("serve", "%s", why);
 		goto out;
 	}
-	r.ev_done = event_new(r.base, -1, 0, on_done, &r);
 	r.ev_grace = evtimer_new(r.base, check_stopped, &r);
 	r.ev_term = evsignal_new(r.base, SIGTERM, on_term, &r);
 	r.ev_int = evsignal_new(r.base, SIGINT, on_term, &r);
 	r.ev_hup = evsignal_new(r.base, SIGHUP, on_hup, &r);
-	if (!r.ev_done || !r.ev_grace || !r.ev_term || !r.ev_int ||
+	if (!r.ev_grace || !r.ev_term || !r.ev_int ||
 	    !r.ev_hup || event_add(r.ev_term, NULL) || event_add(r.ev_int,
 	    NULL) || event_add(r.ev_hup, NULL))
 		goto out;
@@ -661,9 +671,9 @@ out:
 		smtpd_free(r.sd);
 	pipeline_free(r.pl);	/* finishes queued jobs */
 	if (r.base)
-		on_done(-1, 0, &r);
+		on_done(&r);
+	wake_free(r.done_wake);
 	deliver_free(r.dl);
-	if (r.ev_done) event_free(r.ev_done);
 	if (r.ev_grace) event_free(r.ev_grace);
 	if (r.ev_term) event_free(r.ev_term);
 	if (r.ev_int) event_free(r.ev_int);

@@ -18,9 +18,11 @@
  * Threads: all of this runs on the loop thread except the disk work
  * (queue_read, maildir delivery, building, signing and committing
  * bounces, queue_update, queue_remove), done by DISK_THREADS workers that
- * hand results back through a pipe. A message has one disk task or one
- * attempt in flight at a time, so its envelope is never touched by two
- * threads at once. DNS is asynchronous (dns_lookup_async, or the lookup
+ * hand results back through a wake-up of the loop (wake.h). A message has
+ * one disk task or one attempt in flight at a time, so its envelope is
+ * never touched by two threads at once. A message just committed comes
+ * with its bytes (deliver_add_data), so its first attempt reads nothing
+ * back from the queue. DNS is asynchronous (dns_lookup_async, or the lookup
  * hook of the configuration); nothing here blocks the loop.
  *
  * Order of writes, for crash safety: a bounce is committed before the
@@ -36,7 +38,6 @@
  * log only through log_quote.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,6 +58,7 @@
 #include "log.h"
 #include "maildir.h"
 #include "smtpc.h"
+#include "wake.h"
 
 #define DISK_THREADS 2		/* workers for queue and maildir I/O */
 #define DEST_SESSIONS 4		/* connections to one destination */
@@ -68,6 +70,7 @@
 #define RCPT_MAX 100		/* recipients per transaction */
 #define ACTIVE_PER_CONN 4	/* attempt slots per allowed connection */
 #define RELAY_MAX 320
+#define KEPT_MAX (4u << 20)	/* bytes of new messages kept in memory */
 
 static const unsigned default_retry[] = { 60, 300, 1800, 7200 };
 
@@ -92,6 +95,9 @@ struct dmsg {
 	struct event *timer;		/* owned */
 	char *data;			/* owned during an attempt */
 	size_t len;
+	char *kept;			/* owned: the queued bytes, handed over
+					 * at the commit, for the first attempt */
+	size_t kept_len;
 	struct attempt *at;		/* owned: env.nrcpt entries */
 	struct dgroup *groups;		/* owned: this attempt's groups */
 	size_t groups_left;
@@ -218,6 +224,7 @@ struct deliver {
 
 	struct dmsg *msgs;		/* owned list */
 	size_t nmsgs;
+	size_t kept;			/* bytes in the messages' kept */
 	struct dmsg *due_head, *due_tail;
 	size_t nactive;
 	struct ddest *dests;		/* owned list */
@@ -234,8 +241,7 @@ struct deliver {
 	struct dtask *done_head;		/* under mu */
 	bool quit;				/* under mu */
 	size_t ntasks;			/* submitted, not yet completed */
-	int pfd[2];
-	struct event *pipe_ev;		/* owned */
+	struct wake *done_wake;		/* owned; woken by the workers */
 };
 
 static void schedule(struct dmsg *m);
@@ -485,9 +491,12 @@ worker(void *arg)
 		pthread_mutex_unlock(&d->mu);
 		task_run(d, t);
 		pthread_mutex_lock(&d->mu);
+		/* The first result of a round wakes the loop; done_cb takes
+		 * all that arrive until it runs. */
+		if (d->done_head == NULL)
+			wake_up(d->done_wake);
 		t->next = d->done_head;
 		d->done_head = t;
-		(void)!write(d->pfd[1], "x", 1);
 	}
 	pthread_mutex_unlock(&d->mu);
 	return NULL;
@@ -516,8 +525,9 @@ submit(struct deliver *d, struct dtask *t)
 	else
 		d->todo_head = t;
 	d->todo_tail = t;
-	pthread_cond_signal(&d->cv);
 	pthread_mutex_unlock(&d->mu);
+	/* After the unlock: the worker woken does not block on the mutex. */
+	pthread_cond_signal(&d->cv);
 }
 
 static void
@@ -562,6 +572,10 @@ msg_free(struct dmsg *m)
 {
 	if (m == NULL)
 		return;
+	if (m->kept) {
+		m->d->kept -= m->kept_len;
+		free(m->kept);
+	}
 	attempt_clear(m);
 	if (m->timer)
 		event_free(m->timer);
@@ -621,14 +635,26 @@ schedule(struct dmsg *m)
 	evtimer_add(m->timer, &tv);
 }
 
+/* add_env - a queued message to deliver; data (owned, may be NULL) is
+ * its bytes, kept for the first attempt while KEPT_MAX allows. */
 static bool
-add_env(struct deliver *d, const struct q_envelope *env)
+add_env(struct deliver *d, const struct q_envelope *env, char *data,
+    size_t len)
 {
 	struct dmsg *m = calloc(1, sizeof(*m));
 
-	if (m == NULL)
+	if (m == NULL) {
+		free(data);
 		return false;
+	}
 	m->d = d;
+	if (data && len > 0 && len <= KEPT_MAX - d->kept) {
+		m->kept = data;
+		m->kept_len = len;
+		d->kept += len;
+	} else {
+		free(data);
+	}
 	if (!env_copy(&m->env, env) || (m->timer = evtimer_new(d->base,
 	    timer_cb, m)) == NULL) {
 		msg_free(m);
@@ -1715,6 +1741,17 @@ start_attempt(struct dmsg *m)
 		finish_attempt(m);
 		return;
 	}
+	if (m->kept) {
+		/* Just committed: the bytes came with it, no read. */
+		task_free(t);
+		m->data = m->kept;
+		m->len = m->kept_len;
+		d->kept -= m->kept_len;
+		m->kept = NULL;
+		m->kept_len = 0;
+		begin_send(m);
+		return;
+	}
 	m->st = M_READ;
 	submit(d, t);
 }
@@ -1864,7 +1901,7 @@ save_done(struct dtask *t)
 			    sizeof(who));
 			log_event(LOG_LVL_INFO, e->id, "event=bounce bounce=%s "
 			    "to=<%s> recipients=%zu", t->benv.id, who, t->nb);
-			if (!add_env(d, &t->benv))
+			if (!add_env(d, &t->benv, NULL, 0))
 				log_event(LOG_LVL_ERR, t->benv.id, "event=add "
 				    "status=failed reason=\"out of memory\"");
 		} else {
@@ -1913,15 +1950,13 @@ task_done(struct deliver *d, struct dtask *t)
 	task_free(t);
 }
 
+/* done_cb - on the loop: the disk workers' results, oldest first. */
 static void
-pipe_cb(evutil_socket_t fd, short what, void *arg)
+done_cb(void *arg)
 {
 	struct deliver *d = arg;
 	struct dtask *list, *t, *rev = NULL;
-	char buf[256];
 
-	while (read(d->pfd[0], buf, sizeof(buf)) > 0)
-		;
 	pthread_mutex_lock(&d->mu);
 	list = d->done_head;
 	d->done_head = NULL;
@@ -1950,7 +1985,6 @@ deliver_new(struct event_base *base, struct queue *q,
 
 	if (d == NULL)
 		return NULL;
-	d->pfd[0] = d->pfd[1] = -1;
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_cond_init(&d->cv, NULL);
 	d->base = base;
@@ -1989,16 +2023,7 @@ deliver_new(struct event_base *base, struct queue *q,
 	d->scfg.command_timeout = cfg->command_timeout;
 	d->scfg.tls = d->tls;
 
-	if (pipe(d->pfd) != 0) {
-		d->pfd[0] = d->pfd[1] = -1;
-		goto fail;
-	}
-	for (i = 0; i < 2; i++) {
-		(void)fcntl(d->pfd[i], F_SETFL, O_NONBLOCK);
-		(void)fcntl(d->pfd[i], F_SETFD, FD_CLOEXEC);
-	}
-	if ((d->pipe_ev = event_new(base, d->pfd[0], EV_READ | EV_PERSIST,
-	    pipe_cb, d)) == NULL || event_add(d->pipe_ev, NULL) != 0)
+	if ((d->done_wake = wake_new(base, done_cb, d)) == NULL)
 		goto fail;
 	for (i = 0; i < DISK_THREADS; i++) {
 		if (pthread_create(&d->th[i], NULL, worker, d) != 0)
@@ -2018,7 +2043,7 @@ scan_cb(void *arg, struct q_envelope *env)
 {
 	struct deliver *d = arg;
 
-	if (!add_env(d, env))
+	if (!add_env(d, env, NULL, 0))
 		log_event(LOG_LVL_ERR, env->id, "event=load status=failed "
 		    "reason=\"out of memory\"");
 	q_envelope_free(env);
@@ -2046,7 +2071,14 @@ deliver_load(struct deliver *d)
 void
 deliver_add(struct deliver *d, const struct q_envelope *env)
 {
-	if (!add_env(d, env))
+	deliver_add_data(d, env, NULL, 0);
+}
+
+void
+deliver_add_data(struct deliver *d, const struct q_envelope *env,
+    char *data, size_t len)
+{
+	if (!add_env(d, env, data, len))
 		log_event(LOG_LVL_ERR, env->id, "event=add status=failed "
 		    "reason=\"out of memory\"");
 }
@@ -2136,12 +2168,7 @@ deliver_free(struct deliver *d)
 		mn = m->next;
 		msg_free(m);
 	}
-	if (d->pipe_ev)
-		event_free(d->pipe_ev);
-	if (d->pfd[0] >= 0)
-		close(d->pfd[0]);
-	if (d->pfd[1] >= 0)
-		close(d->pfd[1]);
+	wake_free(d->done_wake);
 	SSL_CTX_free(d->tls);
 	pthread_cond_destroy(&d->cv);
 	pthread_mutex_destroy(&d->mu);

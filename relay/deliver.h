@@ -51,6 +51,8 @@ struct deliver_config {
 	unsigned mx_port;		/* SMTP port for `mx`; 0: 25 (tests) */
 };
 
+/* deliver_new - delivery on base; call it on the thread that runs base's
+ * loop. */
 struct deliver *deliver_new(struct event_base *base, struct queue *q,
     struct dns_resolver *dns, const struct deliver_config *cfg);
 
@@ -59,6 +61,15 @@ size_t deliver_load(struct deliver *d);
 
 /* deliver_add - a message just committed (env is copied). */
 void deliver_add(struct deliver *d, const struct q_envelope *env);
+
+/*
+ * deliver_add_data - deliver_add with the bytes just committed for env
+ * (data, malloc'd, or NULL; the callee owns it): the first attempt uses
+ * them instead of reading the queued file, as long as the bytes kept so
+ * far stay within a ceiling.
+ */
+void deliver_add_data(struct deliver *d, const struct q_envelope *env,
+    char *data, size_t len);
 
 /* deliver_idle - nothing in flight: for tests and graceful stops. */
 bool deliver_idle(const struct deliver *d);

@@ -8,12 +8,11 @@
  * forged Authentication-Results are cut out whole.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -541,34 +540,28 @@ struct pipeline {
 	unsigned nthreads;
 };
 
-/* read_all - the DATA file; NULL with errno on failure. */
+/* read_data - the message: the first size bytes of the DATA file at fd
+ * (malloc'd, NUL-terminated); NULL on failure, a short file included. */
 static char *
-read_all(const char *path, size_t *len)
+read_data(int fd, size_t size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat sb;
 	char *buf;
 	size_t got = 0;
 
-	if (fd < 0)
+	if (fd < 0 || size == SIZE_MAX || (buf = malloc(size + 1)) == NULL)
 		return NULL;
-	if (fstat(fd, &sb) != 0 || (buf = malloc((size_t)sb.st_size + 1)) ==
-	    NULL) {
-		close(fd);
-		return NULL;
-	}
-	while (got < (size_t)sb.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)sb.st_size - got);
+	while (got < size) {
+		ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
 
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			break;
+			free(buf);
+			return NULL;
 		}
 		got += (size_t)n;
 	}
-	close(fd);
-	*len = got;
+	buf[size] = '\0';
 	return buf;
 }
 
@@ -611,19 +604,25 @@ env_clear(struct q_envelope *e)
 /*
  * queue_all - every output of r durably queued, or none: a failure part
  * way removes what was committed, so the 4xx that follows leaves nothing
- * behind for the client's retry to duplicate.
+ * behind for the client's retry to duplicate. The bytes of a message
+ * queued once move from r to the job, for delivery.
  */
 static bool
 queue_all(struct pipeline *p, struct pipeline_job *job,
-    const struct pipeline_result *r, char *why, size_t whylen)
+    struct pipeline_result *r, char *why, size_t whylen)
 {
-	size_t i, k, n = 0;
+	size_t i, k, n = 0, *uses = NULL, *slot = NULL;
 	int64_t now = (int64_t)time(NULL);
 
 	for (i = 0; i < r->nouts; i++)
 		n += r->outs[i].per_rcpt ? r->outs[i].nrcpt :
 		    r->outs[i].nrcpt > 0;
-	if ((job->qenv = calloc(n ? n : 1, sizeof(*job->qenv))) == NULL) {
+	if ((job->qenv = calloc(n ? n : 1, sizeof(*job->qenv))) == NULL ||
+	    (job->qdata = calloc(n ? n : 1, sizeof(*job->qdata))) == NULL ||
+	    (job->qlen = calloc(n ? n : 1, sizeof(*job->qlen))) == NULL ||
+	    (slot = calloc(n ? n : 1, sizeof(*slot))) == NULL ||
+	    (uses = calloc(r->nmsgs ? r->nmsgs : 1, sizeof(*uses))) == NULL) {
+		free(slot);
 		snprintf(why, whylen, "out of memory");
 		return false;
 	}
@@ -645,9 +644,16 @@ queue_all(struct pipeline *p, struct pipeline_job *job,
 				env_clear(e);
 				goto undo;
 			}
-			job->nqenv++;
+			slot[job->nqenv++] = po->msg;
+			uses[po->msg]++;
 		}
 	}
+	for (k = 0; k < job->nqenv; k++)
+		if (uses[slot[k]] == 1)
+			job->qdata[k] = dkim_buf_take(&r->msgs[slot[k]],
+			    &job->qlen[k]);
+	free(slot);
+	free(uses);
 	return true;
 undo:
 	for (i = 0; i < job->nqenv; i++) {
@@ -655,6 +661,8 @@ undo:
 		env_clear(&job->qenv[i]);
 	}
 	job->nqenv = 0;
+	free(slot);
+	free(uses);
 	return false;
 }
 
@@ -694,8 +702,8 @@ run_job(struct pipeline *p, struct pipeline_job *job,
 	struct pipeline_env env;
 	struct pipeline_result r;
 	char why[DKIM_WHY_MAX], ipq[80];
-	size_t len, i, size = 0;
-	char *data = read_all(job->path, &len);
+	size_t len = job->size, i, size = 0;
+	char *data = read_data(job->fd, len);
 	enum pipeline_rc rc;
 
 	if (data == NULL) {
@@ -719,6 +727,8 @@ run_job(struct pipeline *p, struct pipeline_job *job,
 		    rc == PIPE_REJECT ? "rejected" : "deferred", job->reply);
 		return;
 	}
+	for (i = 0; i < r.nmsgs; i++)
+		size += r.msgs[i].len;
 	if (!queue_all(p, job, &r, why, sizeof(why))) {
 		log_event(LOG_LVL_ERR, job->session_id, "queue=failed "
 		    "reason=\"%s\"", why);
@@ -726,8 +736,6 @@ run_job(struct pipeline *p, struct pipeline_job *job,
 		    "451 4.3.0 cannot queue the message now");
 		goto done;
 	}
-	for (i = 0; i < r.nmsgs; i++)
-		size += r.msgs[i].len;
 	job->queued = job->nqenv > 0;
 	if (job->nqenv == 0)
 		snprintf(job->reply, sizeof(job->reply),
@@ -786,12 +794,10 @@ worker(void *arg)
 		pthread_mutex_unlock(&p->mu);
 
 		run_job(p, job, &keys, kc);
-		unlink(job->path);
 		p->done(p->arg, job);
 
 		pthread_mutex_lock(&p->mu);
 		p->busy--;
-		pthread_cond_broadcast(&p->cv);
 	}
 	pthread_mutex_unlock(&p->mu);
 	pipeline_keys_clear(&keys);
@@ -863,8 +869,9 @@ pipeline_submit(struct pipeline *p, struct pipeline_job *job)
 	}
 	p->jobs[(p->head + p->count) % p->cap] = job;
 	p->count++;
-	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+	/* After the unlock: the worker woken does not block on the mutex. */
+	pthread_cond_signal(&p->cv);
 }
 
 void
@@ -928,8 +935,12 @@ pipeline_job_free(struct pipeline_job *job)
 	for (k = 0; k < job->nrcpt; k++)
 		free(job->rcpt[k]);
 	free(job->rcpt);
-	for (k = 0; k < job->nqenv; k++)
+	for (k = 0; k < job->nqenv; k++) {
 		env_clear(&job->qenv[k]);
+		free(job->qdata[k]);
+	}
 	free(job->qenv);
+	free(job->qdata);
+	free(job->qlen);
 	free(job);
 }

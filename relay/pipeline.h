@@ -102,7 +102,9 @@ enum dkim_status pipeline_dkim_sign(const struct pipeline_keys *k,
 struct pipeline;
 
 struct pipeline_job {
-	char path[512];		/* the DATA file; removed when done */
+	int fd;			/* the DATA file, borrowed: read, never
+				 * written or closed, until done is called */
+	size_t size;		/* the message: its first size bytes */
 	char *client_ip, *helo, *sender, *session_id;	/* owned */
 	char **rcpt;		/* owned */
 	size_t nrcpt;
@@ -113,6 +115,11 @@ struct pipeline_job {
 	bool queued;
 	struct q_envelope *qenv;	/* when queued: id, sender, recipients */
 	size_t nqenv;			/* one per queued message */
+	char **qdata;		/* owned, nqenv entries, each owned or NULL:
+				 * the bytes queued under qenv[i], kept when
+				 * no other envelope shares them, so that
+				 * delivery need not read them back */
+	size_t *qlen;		/* owned, nqenv entries: their lengths */
 };
 
 typedef void (*pipeline_done_fn)(void *arg, struct pipeline_job *job);

@@ -3,8 +3,9 @@
  *
  * Layout under the spool: tmp/ holds files still being written (DATA
  * streamed by sessions, and each commit's two files before their rename)
- * and spares (ID.spare: removed queue files kept to be overwritten by a
- * later commit, see spare_take), queue/ holds ID.msg and ID.env, corrupt/
+ * and spares (ID.msg.spare, ID.env.spare: removed queue files kept to be
+ * overwritten by a later commit, see spare_take), queue/ holds ID.msg and
+ * ID.env, corrupt/
  * receives whatever a scan refused. The envelope is the commit point: it
  * is renamed into queue/ only after its message, so a .msg alone is a
  * commit that never finished.
@@ -94,11 +95,22 @@ struct dirsync {
 	bool busy;		/* a sync is running */
 };
 
-/* A removed queue file, now tmp/ID.spare, waiting to be overwritten. */
+/* A removed queue file, now tmp/NAME.spare, waiting to be overwritten. */
 struct spare {
-	char id[QUEUE_ID_MAX];
+	char name[NAME_LEN];	/* its name in queue/: ID.msg or ID.env */
 	uint64_t first, gen;	/* its rename's ticket, and the directory
 				 * sync that makes the rename durable */
+};
+
+/* The kinds of queue file, each with its own spares: a message is
+ * overwritten with a message and an envelope with an envelope, so the
+ * size of a reused file, and the blocks it holds, mostly stay put. */
+enum spare_kind { SPARE_MSG, SPARE_ENV, SPARE_KINDS };
+
+/* Spares of one kind, oldest first. */
+struct spare_ring {
+	struct spare v[SPARE_MAX];
+	size_t head, n;
 };
 
 struct queue {
@@ -108,9 +120,7 @@ struct queue {
 	int cfd;		/* SPOOL/corrupt */
 	struct dirsync ds;
 	bool ds_init;		/* ds.mu and ds.cv exist */
-	/* Under ds.mu: a ring of spares, oldest first. */
-	struct spare spare[SPARE_MAX];
-	size_t spare_head, nspare;
+	struct spare_ring spares[SPARE_KINDS];	/* under ds.mu */
 };
 
 static const char *const state_name[] = {
@@ -735,11 +745,12 @@ pwrite_all(int fd, const char *p, size_t n)
 
 /* A file under tmp/ on its way to a name in queue/. */
 struct qfile {
-	char tmp[NAME_LEN];	/* its name under tmp/; "" once gone */
+	char tmp[NAME_LEN + 8];	/* its name under tmp/; "" once gone */
 	int fd;			/* -1 once closed */
+	off_t size;		/* its size before qfile_write wrote it */
 };
 
-#define QFILE_INIT { "", -1 }
+#define QFILE_INIT { "", -1, 0 }
 
 /*
  * ds_ticket - taken before changing names in queue/: the number of the
@@ -827,9 +838,13 @@ dir_sync(struct queue *q, uint64_t first)
  * Spares. On a filesystem that has to find a free inode for every new
  * file and free one for every removal (ext4 without a journal skips
  * inodes freed in the last minutes, by scanning past them), creating and
- * removing three files per message costs the kernel as much as signing
- * it. So queue_remove renames a removed file to tmp/ID.spare, and a
- * later commit or update overwrites it instead of creating a file.
+ * removing files for every message costs the kernel as much as signing
+ * it (smtpd reuses its DATA files for the same reason). So queue_remove renames a removed file to tmp/NAME.spare (NAME its
+ * name in queue/, unique as ids are), and a later commit or update
+ * overwrites it instead of creating a file. Messages and envelopes are
+ * kept apart (enum spare_kind): overwriting a file with bytes of about
+ * its size neither allocates blocks nor frees them, and needs no
+ * ftruncate unless the new bytes are shorter.
  *
  * A spare still holds a removed message or envelope. It may be
  * overwritten only once its removal from queue/ is durable: if a crash
@@ -842,22 +857,33 @@ dir_sync(struct queue *q, uint64_t first)
  * like any other debris; spare_take checks the file it opens.
  */
 
+/* spare_kind_of - which spares a queue/ name (ID.msg, ID.env) goes to. */
+static enum spare_kind
+spare_kind_of(const char *name)
+{
+	size_t l = strlen(name);
+
+	return l > 4 && strcmp(name + l - 4, ".env") == 0 ? SPARE_ENV :
+	    SPARE_MSG;
+}
+
 /* spare_keep - move queue/NAME to the spares, or remove it when the ring
  * is full: 0, or the errno of the step that failed (ENOENT: not there). */
 static int
 spare_keep(struct queue *q, const char *name)
 {
-	char sname[NAME_LEN];
+	struct spare_ring *ring = &q->spares[spare_kind_of(name)];
+	char sname[NAME_LEN + 8];
 	struct spare sp;
 	bool full;
 
 	pthread_mutex_lock(&q->ds.mu);
-	full = q->nspare == SPARE_MAX;
+	full = ring->n == SPARE_MAX;
 	pthread_mutex_unlock(&q->ds.mu);
 	if (full)
 		return unlinkat(q->qfd, name, 0) == 0 ? 0 : errno;
-	queue_new_id(sp.id, NULL);
-	snprintf(sname, sizeof(sname), "%s.spare", sp.id);
+	snprintf(sp.name, sizeof(sp.name), "%s", name);
+	snprintf(sname, sizeof(sname), "%s.spare", name);
 	sp.first = ds_ticket(q);
 	if (renameat(q->qfd, name, q->tmpfd, sname) != 0) {
 		if (errno == ENOENT)
@@ -867,9 +893,9 @@ spare_keep(struct queue *q, const char *name)
 	pthread_mutex_lock(&q->ds.mu);
 	/* The first sync to begin from now on covers the rename. */
 	sp.gen = q->ds.begun + 1;
-	full = q->nspare == SPARE_MAX;
+	full = ring->n == SPARE_MAX;
 	if (!full)
-		q->spare[(q->spare_head + q->nspare++) % SPARE_MAX] = sp;
+		ring->v[(ring->head + ring->n++) % SPARE_MAX] = sp;
 	pthread_mutex_unlock(&q->ds.mu);
 	if (full)
 		unlinkat(q->tmpfd, sname, 0);
@@ -877,30 +903,31 @@ spare_keep(struct queue *q, const char *name)
 }
 
 /*
- * spare_take - the oldest spare, opened and locked for overwriting, when
- * its removal is durable: its fd and name go to f. False when there is
- * none to take (then f is untouched).
+ * spare_take - the oldest spare of a kind, opened and locked for
+ * overwriting, when its removal is durable: its fd, name and size go to
+ * f. False when there is none to take (then f is untouched).
  */
 static bool
-spare_take(struct queue *q, struct qfile *f)
+spare_take(struct queue *q, enum spare_kind kind, struct qfile *f)
 {
+	struct spare_ring *ring = &q->spares[kind];
 	struct spare sp;
 	struct stat st;
 	bool have = false, usable = false;
 	int fd;
 
 	pthread_mutex_lock(&q->ds.mu);
-	if (q->nspare > 0 && q->spare[q->spare_head].gen <= q->ds.ended) {
-		sp = q->spare[q->spare_head];
-		q->spare_head = (q->spare_head + 1) % SPARE_MAX;
-		q->nspare--;
+	if (ring->n > 0 && ring->v[ring->head].gen <= q->ds.ended) {
+		sp = ring->v[ring->head];
+		ring->head = (ring->head + 1) % SPARE_MAX;
+		ring->n--;
 		have = true;
 		usable = ds_verdict(&q->ds, sp.first, sp.gen) == 0;
 	}
 	pthread_mutex_unlock(&q->ds.mu);
 	if (!have)
 		return false;
-	snprintf(f->tmp, sizeof(f->tmp), "%s.spare", sp.id);
+	snprintf(f->tmp, sizeof(f->tmp), "%s.spare", sp.name);
 	if (!usable) {
 		unlinkat(q->tmpfd, f->tmp, 0);
 		f->tmp[0] = '\0';
@@ -920,6 +947,7 @@ spare_take(struct queue *q, struct qfile *f)
 		return false;
 	}
 	f->fd = fd;
+	f->size = st.st_size;
 	return true;
 }
 
@@ -927,13 +955,17 @@ spare_take(struct queue *q, struct qfile *f)
 static void
 spare_clear(struct queue *q)
 {
-	char sname[NAME_LEN];
+	char sname[NAME_LEN + 8];
 
-	for (; q->nspare > 0; q->nspare--) {
-		snprintf(sname, sizeof(sname), "%s.spare",
-		    q->spare[q->spare_head].id);
-		unlinkat(q->tmpfd, sname, 0);
-		q->spare_head = (q->spare_head + 1) % SPARE_MAX;
+	for (size_t k = 0; k < SPARE_KINDS; k++) {
+		struct spare_ring *ring = &q->spares[k];
+
+		for (; ring->n > 0; ring->n--) {
+			snprintf(sname, sizeof(sname), "%s.spare",
+			    ring->v[ring->head].name);
+			unlinkat(q->tmpfd, sname, 0);
+			ring->head = (ring->head + 1) % SPARE_MAX;
+		}
 	}
 }
 
@@ -951,15 +983,16 @@ qfile_drop(struct queue *q, struct qfile *f)
 
 /*
  * qfile_write - a file under tmp/ holding p[0..n), not yet synced: a
- * spare overwritten and cut to length, or else a new tmp/NAME. The file
- * is locked while it is written so a concurrent scan does not take it for
- * debris. On failure nothing is left behind.
+ * spare of the kind overwritten (and cut to length only when it was
+ * longer), or else a new tmp/NAME. The file is locked while it is
+ * written so a concurrent scan does not take it for debris. On failure
+ * nothing is left behind.
  */
 static bool
-qfile_write(struct queue *q, struct qfile *f, const char *name,
-    const char *p, size_t n, char *why, size_t whylen)
+qfile_write(struct queue *q, struct qfile *f, enum spare_kind kind,
+    const char *name, const char *p, size_t n, char *why, size_t whylen)
 {
-	bool spare = spare_take(q, f);
+	bool spare = spare_take(q, kind, f);
 	int e;
 
 	if (!spare) {
@@ -971,10 +1004,11 @@ qfile_write(struct queue *q, struct qfile *f, const char *name,
 			return false;
 		}
 		snprintf(f->tmp, sizeof(f->tmp), "%s", name);
+		f->size = 0;
 		(void)flock(f->fd, LOCK_EX | LOCK_NB);
 	}
 	if (!pwrite_all(f->fd, p, n) ||
-	    (spare && ftruncate(f->fd, (off_t)n) != 0)) {
+	    (f->size > (off_t)n && ftruncate(f->fd, (off_t)n) != 0)) {
 		e = errno;
 		qwhy(why, whylen, "cannot write tmp/%s: %s", f->tmp,
 		    strerror(e));
@@ -1243,8 +1277,9 @@ queue_commit(struct queue *q, const char *data, size_t len,
 	snprintf(fmsg, sizeof(fmsg), "%s.msg", env->id);
 	snprintf(fenv, sizeof(fenv), "%s.env", env->id);
 
-	if (!qfile_write(q, &m, tmsg, data ? data : "", data ? len : 0, why,
-	    whylen) || !qfile_write(q, &e, tenv, text, tlen, why, whylen) ||
+	if (!qfile_write(q, &m, SPARE_MSG, tmsg, data ? data : "",
+	    data ? len : 0, why, whylen) ||
+	    !qfile_write(q, &e, SPARE_ENV, tenv, text, tlen, why, whylen) ||
 	    !qfile_sync(q, &m, why, whylen) || !qfile_sync(q, &e, why, whylen)) {
 		qfile_drop(q, &m);
 		qfile_drop(q, &e);
@@ -1298,7 +1333,7 @@ queue_update(struct queue *q, const struct q_envelope *env, char *why,
 		    strerror(errno));
 		goto out;
 	}
-	if (!qfile_write(q, &f, tenv, text, tlen, why, whylen) ||
+	if (!qfile_write(q, &f, SPARE_ENV, tenv, text, tlen, why, whylen) ||
 	    !qfile_sync(q, &f, why, whylen))
 		goto out;
 	ticket = ds_ticket(q);

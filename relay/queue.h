@@ -51,8 +51,10 @@ struct queue;
 struct queue *queue_open(const char *spool, char *why, size_t whylen);
 void queue_close(struct queue *q);
 
-/* queue_tmpfile - a new file under SPOOL/tmp for a session to stream
- * DATA into; path receives its name. Returns the fd, -1 on error. */
+/* queue_tmpfile - a new file under SPOOL/tmp for the SMTP server to
+ * stream DATA into (it reuses the file from message to message); path
+ * receives its name. Returns the fd, open for reading and writing and
+ * locked while open, or -1 on error. */
 int queue_tmpfile(struct queue *q, char *path, size_t pathlen);
 
 /*

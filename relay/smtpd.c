@@ -13,7 +13,17 @@
  * bufferevent, its timer and its transaction until the transaction is
  * handed to the message hook. From then on the hook owns it, and
  * smtpd_txn_done (any thread) passes it back through a mutex-protected
- * queue and a pipe that the loop thread watches.
+ * queue and a wake-up of the loop (wake.h).
+ *
+ * DATA streams into a spool file from the configuration's tmpfile hook.
+ * The file goes with the transaction to the hook and comes back with it;
+ * the server then keeps it (up to SPOOL_KEEP files) for the next message
+ * of any session, which overwrites it from offset 0. Only the length
+ * written for the current message counts, so there is no truncate, no
+ * create and no unlink per message, and only a session in DATA or
+ * waiting for its reply holds a file. The files are never messages: what
+ * is queued is what the hook commits, and after a crash the queue sweeps
+ * its tmp/ of files nobody holds.
  *
  * SECURITY: every byte a client sends is untrusted. Command lines are
  * framed on LF, must end in CR LF, are capped at 512 octets before they
@@ -54,6 +64,7 @@
 
 #include "log.h"
 #include "smtpd.h"
+#include "wake.h"
 
 #define CMD_MAX		512	/* command line incl. CRLF, §4.5.3.1.4 */
 #define TEXT_MAX	1000	/* text line incl. CRLF, §4.5.3.1.6 */
@@ -64,6 +75,12 @@
 #define OUT_MAX		16384	/* stop reading commands above this */
 #define TLS_UNDER_HIGH	32768	/* ciphertext buffered under TLS */
 #define DATA_BUF	16384	/* message text written in blocks */
+#define DATA_READ_HIGH	16384	/* input bytes buffered in DATA: above
+				 * the 4 KiB libevent reads at a time, so
+				 * reading is not paused and resumed (two
+				 * epoll_ctl calls) for every read */
+#define SPOOL_KEEP	32	/* spool files kept for later messages */
+#define SPOOL_KEEP_SIZE	(1u << 20)	/* ... when they held at most this */
 #define LINGER_SECS	10	/* to flush a last reply */
 
 /* The session's states, in the order a transaction goes through them. */
@@ -96,9 +113,18 @@ enum data_pos {
 	D_DOTCR,	/* "." CR at the start of a line */
 };
 
+/* A spool file for DATA, reused from message to message. */
+struct spool_file {
+	int fd;				/* owned; open for reading and writing */
+	char path[PATH_MAX];		/* unlinked when the file is dropped */
+	struct spool_file *next;	/* in srv->spool_free */
+};
+
 /* The message being received; exists from DATA to its end marker. */
 struct data_stream {
-	int fd;				/* the temp file; owned */
+	struct spool_file *file;	/* owned */
+	off_t off;			/* bytes written to it so far */
+	bool failed;			/* a write failed: drop the file */
 	enum data_pos pos;
 	size_t linelen;			/* text octets in this line */
 	uint64_t size;			/* octets written (unstuffed) */
@@ -106,7 +132,6 @@ struct data_stream {
 	const char *refuse;		/* first reason the message failed */
 	size_t blen;
 	unsigned char buf[DATA_BUF];
-	char path[PATH_MAX];
 };
 
 /*
@@ -118,7 +143,7 @@ struct smtpd_doneq {
 	pthread_mutex_t mu;
 	unsigned refs;		/* the server, plus each txn with the hook */
 	bool dead;		/* the server has been freed */
-	int wfd;		/* pipe write end; closed when dead */
+	struct wake *wake;	/* the loop's; NULL when dead */
 	struct smtpd_txn *head, **tailp;
 };
 
@@ -132,6 +157,8 @@ struct smtpd_txn {
 	char **rcpt;		/* owned, nrcpt strings */
 	size_t nrcpt;
 	char *reply;		/* owned; set by smtpd_txn_done */
+	struct spool_file *file;	/* owned: the message, from DATA on */
+	size_t size;		/* its first size bytes */
 	struct smtpd_txn *next;	/* in the done queue */
 };
 
@@ -166,9 +193,10 @@ struct smtpd {
 	struct session *sessions;	/* owned, doubly linked */
 	unsigned nsessions;
 	unsigned long serial;
-	int rfd;			/* done-queue pipe, read end; owned */
-	struct event *done_ev;		/* owned */
+	struct wake *done_wake;		/* owned; woken by smtpd_txn_done */
 	struct smtpd_doneq *q;		/* shared, reference counted */
+	struct spool_file *spool_free;	/* owned: files kept for reuse */
+	unsigned nspool_free;
 };
 
 static void session_process(struct session *s);
@@ -348,16 +376,74 @@ valid_reply(const char *r, const char *classes)
 	return i <= CMD_MAX;
 }
 
+/* ---- spool files ---------------------------------------------------- */
+
+/* spool_drop - close and remove a spool file; NULL is a no-op. */
+static void
+spool_drop(struct spool_file *f)
+{
+	if (!f)
+		return;
+	close(f->fd);
+	unlink(f->path);
+	free(f);
+}
+
+/* spool_get - a spool file for a new message: a kept one, or a new one
+ * from the tmpfile hook; NULL when there is none. */
+static struct spool_file *
+spool_get(struct smtpd *srv)
+{
+	struct spool_file *f = srv->spool_free;
+
+	if (f) {
+		srv->spool_free = f->next;
+		srv->nspool_free--;
+		f->next = NULL;
+		return f;
+	}
+	if (!srv->cfg.tmpfile || !(f = calloc(1, sizeof(*f))))
+		return NULL;
+	f->fd = srv->cfg.tmpfile(srv->arg, f->path, sizeof(f->path));
+	if (f->fd < 0) {
+		free(f);
+		return NULL;
+	}
+	return f;
+}
+
+/*
+ * spool_put - a file whose message is done with, used bytes of it: kept
+ * for the next message, or dropped when the server is gone (srv NULL),
+ * enough are kept already, or it grew large (a big message's blocks are
+ * not worth holding on to).
+ */
+static void
+spool_put(struct smtpd *srv, struct spool_file *f, uint64_t used)
+{
+	if (!f)
+		return;
+	if (!srv || srv->nspool_free >= SPOOL_KEEP || used > SPOOL_KEEP_SIZE) {
+		spool_drop(f);
+		return;
+	}
+	f->next = srv->spool_free;
+	srv->spool_free = f;
+	srv->nspool_free++;
+}
+
 /* ---- transactions ---------------------------------------------------- */
 
-/* txn_free - a transaction and all it owns; NULL is a no-op. */
+/* txn_free - a transaction and all it owns, its spool file back to srv
+ * (NULL: the server is gone, the file is removed); NULL t is a no-op. */
 static void
-txn_free(struct smtpd_txn *t)
+txn_free(struct smtpd *srv, struct smtpd_txn *t)
 {
 	size_t i;
 
 	if (!t)
 		return;
+	spool_put(srv, t->file, t->size);
 	for (i = 0; i < t->nrcpt; i++)
 		free(t->rcpt[i]);
 	free(t->rcpt);
@@ -366,7 +452,8 @@ txn_free(struct smtpd_txn *t)
 	free(t);
 }
 
-/* data_abort - drop a message being received: close and unlink. */
+/* data_abort - drop a message being received; its file is kept for the
+ * next one unless writing it failed. */
 static void
 data_abort(struct session *s)
 {
@@ -374,10 +461,10 @@ data_abort(struct session *s)
 
 	if (!d)
 		return;
-	if (d->fd >= 0) {
-		close(d->fd);
-		unlink(d->path);
-	}
+	if (d->failed)
+		spool_drop(d->file);
+	else
+		spool_put(s->srv, d->file, (uint64_t)d->off);
 	free(d);
 	s->data = NULL;
 }
@@ -387,7 +474,7 @@ static void
 txn_reset(struct session *s)
 {
 	data_abort(s);
-	txn_free(s->txn);
+	txn_free(s->srv, s->txn);
 	s->txn = NULL;
 	if (s->state != S_INIT && s->state != S_CLOSING)
 		set_state(s, S_HELO);
@@ -417,6 +504,13 @@ smtpd_txn_rcpt(const struct smtpd_txn *t, size_t i)
 	return i < t->nrcpt ? t->rcpt[i] : NULL;
 }
 
+int
+smtpd_txn_data(const struct smtpd_txn *t, size_t *len)
+{
+	*len = t->file ? t->size : 0;
+	return t->file ? t->file->fd : -1;
+}
+
 /* doneq_unref_locked - drop one reference (mutex held). */
 static void
 doneq_unref_locked(struct smtpd_doneq *q, bool *last)
@@ -432,8 +526,10 @@ doneq_destroy(struct smtpd_doneq *q)
 }
 
 /*
- * smtpd_txn_done - queue the txn for the loop thread; the pipe byte wakes
- * it. Takes back ownership from the hook.
+ * smtpd_txn_done - queue the txn for the loop thread. Takes back
+ * ownership from the hook. Only the txn that finds the queue empty
+ * wakes the loop: the others join the round it starts, since done_cb
+ * takes the whole queue at once.
  */
 void
 smtpd_txn_done(struct smtpd_txn *t, const char *r)
@@ -446,15 +542,16 @@ smtpd_txn_done(struct smtpd_txn *t, const char *r)
 	if (q->dead) {
 		doneq_unref_locked(q, &last);
 		pthread_mutex_unlock(&q->mu);
-		txn_free(t);
+		txn_free(NULL, t);
 		if (last)
 			doneq_destroy(q);
 		return;
 	}
 	t->next = NULL;
+	if (q->head == NULL)
+		wake_up(q->wake);
 	*q->tailp = t;
 	q->tailp = &t->next;
-	(void)!write(q->wfd, "", 1);
 	pthread_mutex_unlock(&q->mu);
 }
 
@@ -485,17 +582,16 @@ txn_reply(struct session *s, struct smtpd_txn *t)
 	session_finish(s);
 }
 
-/* done_cb - drain the hand-back queue on the loop thread. */
+/* done_cb - drain the hand-back queue on the loop thread. Each spool
+ * file is back before its session reads on, so the session's next
+ * message takes the same one. */
 static void
-done_cb(evutil_socket_t fd, short what, void *arg)
+done_cb(void *arg)
 {
 	struct smtpd *srv = arg;
 	struct smtpd_txn *t, *next;
-	char buf[256];
 	bool last;
 
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
 	pthread_mutex_lock(&srv->q->mu);
 	t = srv->q->head;
 	srv->q->head = NULL;
@@ -503,12 +599,14 @@ done_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&srv->q->mu);
 	for (; t; t = next) {
 		next = t->next;
+		spool_put(srv, t->file, t->size);
+		t->file = NULL;
 		if (t->sess)
 			txn_reply(t->sess, t);
 		pthread_mutex_lock(&srv->q->mu);
 		doneq_unref_locked(srv->q, &last);	/* the server holds one */
 		pthread_mutex_unlock(&srv->q->mu);
-		txn_free(t);
+		txn_free(srv, t);
 	}
 }
 
@@ -942,7 +1040,6 @@ cmd_rcpt(struct session *s, const char *arg, size_t n)
 static void
 cmd_data(struct session *s, const char *arg, size_t n)
 {
-	const struct smtpd_config *c = &s->srv->cfg;
 	struct data_stream *d;
 
 	if (n > 0) {
@@ -958,9 +1055,7 @@ cmd_data(struct session *s, const char *arg, size_t n)
 		reply(s, "451 4.3.0 out of memory");
 		return;
 	}
-	d->fd = c->tmpfile ? c->tmpfile(s->srv->arg, d->path,
-	    sizeof(d->path)) : -1;
-	if (d->fd < 0) {
+	if (!(d->file = spool_get(s->srv))) {
 		free(d);
 		log_event(LOG_LVL_ERR, s->peer.session_id,
 		    "event=data status=failed reason=\"no temp file\"");
@@ -970,6 +1065,8 @@ cmd_data(struct session *s, const char *arg, size_t n)
 	d->pos = D_BOL;
 	s->data = d;
 	set_state(s, S_DATA);
+	/* Text is scanned as it comes: more of it may be read at once. */
+	bufferevent_setwatermark(s->bev, EV_READ, 0, DATA_READ_HIGH);
 	reply(s, "354 end data with <CR><LF>.<CR><LF>");
 }
 
@@ -1171,7 +1268,9 @@ data_refuse(struct session *s, const char *why)
 	set_state(s, S_DATA_DISCARD);
 }
 
-/* data_flush - write the block buffer to the temp file. */
+/* data_flush - write the block buffer to the spool file, after what
+ * this message wrote before: a reused file's older bytes past it are
+ * never read. */
 static void
 data_flush(struct session *s)
 {
@@ -1179,19 +1278,22 @@ data_flush(struct session *s)
 	size_t off = 0;
 
 	while (off < d->blen) {
-		ssize_t k = write(d->fd, d->buf + off, d->blen - off);
+		ssize_t k = pwrite(d->file->fd, d->buf + off, d->blen - off,
+		    d->off);
 
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0) {
 			log_event(LOG_LVL_ERR, s->peer.session_id,
 			    "event=data status=failed reason=\"%s\"",
-			    strerror(errno));
+			    k < 0 ? strerror(errno) : "nothing written");
+			d->failed = true;
 			data_refuse(s, "451 4.3.0 local error writing the "
 			    "message, try again later");
 			break;
 		}
 		off += (size_t)k;
+		d->off += k;
 	}
 	d->blen = 0;
 }
@@ -1312,16 +1414,9 @@ data_end(struct session *s)
 	struct smtpd *srv = s->srv;
 	char q[200];
 
-	if (s->state == S_DATA) {
+	bufferevent_setwatermark(s->bev, EV_READ, 0, READ_HIGH);
+	if (s->state == S_DATA)
 		data_flush(s);
-		if (s->state == S_DATA && close(d->fd) != 0) {
-			d->fd = -1;
-			unlink(d->path);
-			data_refuse(s, "451 4.3.0 local error writing the "
-			    "message, try again later");
-		} else if (s->state == S_DATA)
-			d->fd = -1;
-	}
 	if (s->state == S_DATA_DISCARD) {
 		const char *why = d->refuse;
 
@@ -1338,7 +1433,11 @@ data_end(struct session *s)
 	log_event(LOG_LVL_INFO, s->peer.session_id,
 	    "event=message status=received size=%llu nrcpt=%zu",
 	    (unsigned long long)d->size, t->nrcpt);
-	/* The txn, and the file, now belong to the hook. */
+	/* The txn now belongs to the hook, and the file goes with it: lent
+	 * for reading until the reply comes back. */
+	t->file = d->file;
+	t->size = (size_t)d->off;
+	d->file = NULL;
 	t->peer = s->peer;
 	t->q = srv->q;
 	pthread_mutex_lock(&srv->q->mu);
@@ -1347,11 +1446,9 @@ data_end(struct session *s)
 	set_state(s, S_WAIT_REPLY);
 	bufferevent_disable(s->bev, EV_READ);
 	if (srv->hooks.message)
-		srv->hooks.message(srv->arg, t, d->path);
-	else {
-		unlink(d->path);
+		srv->hooks.message(srv->arg, t);
+	else
 		smtpd_txn_done(t, "554 5.3.0 no message handler");
-	}
 	free(d);
 	s->data = NULL;
 }
@@ -1619,7 +1716,7 @@ session_free(struct session *s)
 		s->txn = NULL;
 	}
 	data_abort(s);
-	txn_free(s->txn);
+	txn_free(srv, s->txn);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -1761,7 +1858,6 @@ smtpd_new(struct event_base *base, const struct smtpd_config *cfg,
     const struct smtpd_hooks *hooks, void *arg)
 {
 	struct smtpd *srv = calloc(1, sizeof(*srv));
-	int fds[2] = { -1, -1 };
 
 	if (!srv)
 		return NULL;
@@ -1784,30 +1880,18 @@ smtpd_new(struct event_base *base, const struct smtpd_config *cfg,
 	if (hooks)
 		srv->hooks = *hooks;
 	srv->arg = arg;
-	srv->rfd = -1;
 	srv->q = calloc(1, sizeof(*srv->q));
-	if (!srv->q || pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
+	srv->done_wake = wake_new(base, done_cb, srv);
+	srv->lis_retry = evtimer_new(base, lis_retry_cb, srv);
+	if (!srv->q || !srv->done_wake || !srv->lis_retry)
 		goto fail;
 	pthread_mutex_init(&srv->q->mu, NULL);
 	srv->q->refs = 1;
-	srv->q->wfd = fds[1];
+	srv->q->wake = srv->done_wake;
 	srv->q->tailp = &srv->q->head;
-	srv->rfd = fds[0];
-	srv->done_ev = event_new(base, srv->rfd, EV_READ | EV_PERSIST, done_cb,
-	    srv);
-	srv->lis_retry = evtimer_new(base, lis_retry_cb, srv);
-	if (!srv->done_ev || !srv->lis_retry || event_add(srv->done_ev, NULL))
-		goto fail;
 	return srv;
 fail:
-	if (srv->q && fds[1] >= 0) {
-		pthread_mutex_destroy(&srv->q->mu);
-		close(fds[1]);
-	}
-	if (fds[0] >= 0)
-		close(fds[0]);
-	if (srv->done_ev)
-		event_free(srv->done_ev);
+	wake_free(srv->done_wake);
 	if (srv->lis_retry)
 		event_free(srv->lis_retry);
 	free(srv->q);
@@ -1958,8 +2042,7 @@ smtpd_free(struct smtpd *srv)
 	q = srv->q;
 	pthread_mutex_lock(&q->mu);
 	q->dead = true;
-	close(q->wfd);
-	q->wfd = -1;
+	q->wake = NULL;
 	t = q->head;
 	q->head = NULL;
 	q->tailp = &q->head;
@@ -1969,12 +2052,17 @@ smtpd_free(struct smtpd *srv)
 	pthread_mutex_unlock(&q->mu);
 	for (; t; t = next) {
 		next = t->next;
-		txn_free(t);
+		txn_free(NULL, t);
 	}
 	if (last)
 		doneq_destroy(q);
-	event_free(srv->done_ev);
+	while (srv->spool_free) {
+		struct spool_file *f = srv->spool_free;
+
+		srv->spool_free = f->next;
+		spool_drop(f);
+	}
+	wake_free(srv->done_wake);
 	event_free(srv->lis_retry);
-	close(srv->rfd);
 	free(srv);
 }

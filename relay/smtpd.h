@@ -6,8 +6,9 @@
  * refused with 5xx, which closes SMTP smuggling), command lines at most
  * 512 octets, text lines at most 1000, SIZE enforced while streaming, and
  * limits on recipients, errors, idle time and concurrent sessions (total
- * and per client address). DATA streams into a spool temp file, so memory
- * per session stays bounded whatever the message size.
+ * and per client address). DATA streams into a spool file, so memory per
+ * session stays bounded whatever the message size; the server reuses the
+ * file for later messages.
  *
  * What the server does not decide, it asks its hooks: whether a recipient
  * is accepted, and what to do with a received message. All hooks run on
@@ -35,8 +36,10 @@ struct smtpd_config {
 	unsigned max_sessions;		/* 0: 500 */
 	unsigned max_sessions_per_ip;	/* 0: 20 */
 	SSL_CTX *tls;			/* STARTTLS offered when set; borrowed */
-	/* Where DATA is streamed: returns an fd open for writing and the
-	 * file's path, or -1. */
+	/* Where DATA is streamed: returns an fd open for reading and
+	 * writing and the file's path, or -1. The server owns the file
+	 * from then on: it writes each message from offset 0, keeps the
+	 * file for later messages, and closes and unlinks it when done. */
 	int (*tmpfile)(void *arg, char *path, size_t pathlen);
 };
 
@@ -60,12 +63,12 @@ struct smtpd_hooks {
 	    const char *mail_from, const char *rcpt, char *reply,
 	    size_t replylen);
 	/*
-	 * message - DATA ended well: the message is in the file at path (the
-	 * hook now owns it). The hook must, now or later and from any thread,
+	 * message - DATA ended well: the message is in the spool file
+	 * (smtpd_txn_data). The hook must, now or later and from any thread,
 	 * call smtpd_txn_done(txn, reply) exactly once; the client gets no
 	 * reply before that (the 250 follows the durable queueing).
 	 */
-	void (*message)(void *arg, struct smtpd_txn *txn, const char *path);
+	void (*message)(void *arg, struct smtpd_txn *txn);
 };
 
 /* A finished transaction, as the message hook sees it. */
@@ -75,6 +78,15 @@ size_t smtpd_txn_nrcpt(const struct smtpd_txn *t);
 const char *smtpd_txn_rcpt(const struct smtpd_txn *t, size_t i);
 
 /*
+ * smtpd_txn_data - the spool file holding the message: its first *len
+ * bytes are the message (dot-stuffing undone, CRLF line ends); what
+ * follows them is left over from earlier messages. The fd stays the
+ * server's: read it with pread from any thread until smtpd_txn_done,
+ * never write, close or keep it.
+ */
+int smtpd_txn_data(const struct smtpd_txn *t, size_t *len);
+
+/*
  * smtpd_txn_done - the reply to the end of DATA, e.g. "250 2.0.0 Ok:
  * queued as ID" or "451 4.3.0 try again later". Safe from any thread
  * (libevent must use pthreads); the txn must not be used afterwards. If
@@ -82,6 +94,8 @@ const char *smtpd_txn_rcpt(const struct smtpd_txn *t, size_t i);
  */
 void smtpd_txn_done(struct smtpd_txn *t, const char *reply);
 
+/* smtpd_new - a server on base; call it on the thread that runs base's
+ * loop (smtpd_txn_done there needs no system call). */
 struct smtpd *smtpd_new(struct event_base *base, const struct smtpd_config *cfg,
     const struct smtpd_hooks *hooks, void *arg);
 

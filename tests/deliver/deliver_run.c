@@ -18,6 +18,8 @@
  *   ago S                  the next message arrived S seconds ago
  *   bounce                 the next message is a bounce of ours
  *   msg FILE SENDER RCPT.. commit and hand to deliver ("<>": null sender)
+ *   msgkept FILE SENDER RCPT..  the same, handing deliver the bytes too
+ *                          (deliver_add_data), as the daemon does
  *   commit FILE SENDER RCPT..  commit only (for load)
  *   load                   deliver_load
  *   wait S                 run until nothing is queued (at most S s)
@@ -283,7 +285,8 @@ main(int argc, char **argv)
 			ago = atoll(tok[1]);
 		} else if (IS("bounce")) {
 			is_bounce = true;
-		} else if ((IS("msg") || IS("commit")) && nt >= 4 && q) {
+		} else if ((IS("msg") || IS("msgkept") || IS("commit")) &&
+		    nt >= 4 && q) {
 			struct q_envelope env;
 			struct q_rcpt rc_[60];
 			size_t len = 0, k;
@@ -309,7 +312,10 @@ main(int argc, char **argv)
 			printf("queued %s\n", env.id);
 			if (IS("msg"))
 				deliver_add(dl, &env);
-			free(data);
+			if (IS("msgkept"))
+				deliver_add_data(dl, &env, data, len);
+			else
+				free(data);
 			ago = 0;
 			is_bounce = false;
 		} else if (IS("load") && dl) {

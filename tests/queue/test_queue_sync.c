@@ -2,8 +2,8 @@
  * test_queue_sync.c - the queue's durability contract, checked against the
  * system calls it makes rather than by crashing a machine.
  *
- * This executable defines fsync, fdatasync, pwrite, renameat and unlinkat
- * itself. The queue's calls bind to these (relaycore is a static library
+ * This executable defines fsync, fdatasync, pwrite, ftruncate, renameat
+ * and unlinkat itself. The queue's calls bind to these (relaycore is a static library
  * linked into this executable); each passes the call on to the C library
  * and, while a test traces, appends an event to a log. A test can also
  * make fsync of the queue directory fail with EIO. From the log a test
@@ -15,14 +15,18 @@
  *     ended, successfully, before the commit returned, and the fsync that
  *     was running during that rename (if any) did not fail;
  *
- * and, for every write: the file has no name in queue/, and if it once
- * had one (a spare), its removal from queue/ was made durable, by the
- * same rule, before the write.
+ * and, for every write (pwrite or ftruncate): the file has no name in
+ * queue/, and if it once had one (a spare), its removal from queue/ was
+ * made durable, by the same rule, before the write. Every ftruncate must
+ * also shorten its file: a spare is cut only when the new bytes are
+ * shorter than the old.
  *
  * Tests: a commit, an update and a second commit with the directory sync
  * failing; many threads committing and removing while one directory sync
  * in seven fails; many threads committing and removing, every committed
- * message read back after the queue is reopened.
+ * message read back after the queue is reopened; a table of commits over
+ * spares, each checked for the file it reused (a message's for a message,
+ * an envelope's for an envelope) and for whether it was cut.
  */
 #define _GNU_SOURCE		/* RTLD_NEXT, nftw */
 #include <dlfcn.h>
@@ -75,6 +79,8 @@ static atomic_bool tracing;
 static __thread int trace_tid;
 
 static ino_t qdir_ino;		/* SPOOL/queue of the spool under test */
+static atomic_uint truncs;	/* ftruncate calls while tracing */
+static atomic_uint needless_truncs;	/* ... that did not shorten the file */
 static atomic_uint fail_every;	/* fail every Nth fsync of qdir_ino (0: never) */
 static atomic_uint dir_syncs;	/* fsyncs of qdir_ino so far */
 
@@ -195,6 +201,23 @@ pwrite(int fd, const void *p, size_t n, off_t at)
 }
 
 int
+ftruncate(int fd, off_t len)
+{
+	static int (*real)(int, off_t);
+	struct stat st;
+
+	if (real == NULL)
+		real = (int (*)(int, off_t))next_fn("ftruncate");
+	if (atomic_load(&tracing)) {
+		ev_add(EV_WRITE, fd_ino(fd, NULL), 0, 0, 0);
+		atomic_fetch_add(&truncs, 1);
+		if (fstat(fd, &st) == 0 && st.st_size <= len)
+			atomic_fetch_add(&needless_truncs, 1);
+	}
+	return real(fd, len);
+}
+
+int
 renameat(int ofd, const char *old, int nfd, const char *new)
 {
 	static int (*real)(int, const char *, int, const char *);
@@ -280,6 +303,8 @@ trace_start(void)
 	nev = 0;
 	ev_overflow = false;
 	atomic_store(&dir_syncs, 0);
+	atomic_store(&truncs, 0);
+	atomic_store(&needless_truncs, 0);
 	atomic_store(&tracing, true);
 }
 
@@ -289,6 +314,9 @@ trace_stop(void)
 	atomic_store(&tracing, false);
 	atomic_store(&fail_every, 0);
 	cr_assert(!ev_overflow, "more than %d events: raise EV_MAX", EV_MAX);
+	cr_expect(atomic_load(&needless_truncs) == 0, "%u of %u ftruncate "
+	    "calls did not shorten their file", atomic_load(&needless_truncs),
+	    atomic_load(&truncs));
 }
 
 static struct q_envelope *
@@ -733,4 +761,119 @@ Test(queue_sync, concurrent_commits_all_readable_after_reopen,
 	analysis_free(&a);
 	check_reopened(&s, w);
 	spool_close(&s);
+}
+
+/* ----------------------------------------------------- spares by kind */
+
+/* file_ino - the inode of SPOOL/queue/ID.EXT. */
+static ino_t
+file_ino(const struct spool *s, const char *id, const char *ext)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/queue/%s.%s", s->dir, id, ext);
+	return stat(p, &st) == 0 ? st.st_ino : 0;
+}
+
+/* sized - a message of exactly n bytes (malloc'd, NUL-terminated). */
+static char *
+sized(size_t n, char fill)
+{
+	char *p = malloc(n + 1);
+
+	cr_assert(p != NULL);
+	memset(p, fill, n);
+	p[n] = '\0';
+	return p;
+}
+
+/*
+ * A commit over the spares of a removed message: its message goes into
+ * the removed message's file and its envelope into the removed
+ * envelope's, and a file is cut (ftruncate) only when its new bytes are
+ * shorter. Each row: the removed message's size and sender, the new
+ * one's, and the ftruncate calls wanted.
+ */
+Test(queue_sync, spares_reused_by_kind)
+{
+	static const struct {
+		size_t old_size;
+		const char *old_sender;
+		size_t new_size;
+		const char *new_sender;
+		unsigned truncs;
+	} rows[] = {
+		{ 5000, "a@example.org", 5000, "b@example.org", 0 },
+		{ 3000, "a@example.org", 9000, "b@example.org", 0 },
+		{ 9000, "a@example.org", 40, "b@example.org", 1 },
+		{ 100, "a@example.org", 0, "b@example.org", 1 },
+		{ 700, "a-much-longer-sender@example.org", 700,
+		    "b@example.org", 1 },
+		{ 700, "a@example.org", 300,
+		    "b-much-longer-sender@example.org", 1 },
+	};
+
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		struct q_envelope *old = env_new(rows[i].old_sender);
+		struct q_envelope *mid = env_new("m@example.org");
+		struct q_envelope *e = env_new(rows[i].new_sender);
+		char *ob = sized(rows[i].old_size, 'o');
+		char *nb = sized(rows[i].new_size, 'n');
+		char why[256] = "";
+		ino_t msg_ino, env_ino;
+		struct analysis a;
+		struct spool s;
+		size_t len;
+		char *got;
+
+		spool_open(&s);
+		queue_dir_ino(&s);
+		cr_assert(queue_commit(s.q, ob, rows[i].old_size, old, why,
+		    sizeof(why)), "row %zu: commit: %s", i, why);
+		msg_ino = file_ino(&s, old->id, "msg");
+		env_ino = file_ino(&s, old->id, "env");
+		trace_start();
+		cr_assert(queue_remove(s.q, old->id), "row %zu: remove", i);
+		/* A commit in between: its directory sync makes the removal
+		 * durable, so the spares may be overwritten. */
+		cr_assert(commit(&s, "mid\r\n", mid, why, sizeof(why)),
+		    "row %zu: commit: %s", i, why);
+		cr_assert(commit(&s, nb, e, why, sizeof(why)),
+		    "row %zu: commit: %s", i, why);
+		trace_stop();
+
+		cr_expect(file_ino(&s, e->id, "msg") == msg_ino &&
+		    file_ino(&s, e->id, "env") == env_ino, "row %zu: the "
+		    "message went into inode %lu (want %lu, the removed "
+		    "message's) and the envelope into %lu (want %lu)", i,
+		    (unsigned long)file_ino(&s, e->id, "msg"),
+		    (unsigned long)msg_ino,
+		    (unsigned long)file_ino(&s, e->id, "env"),
+		    (unsigned long)env_ino);
+		cr_expect(atomic_load(&truncs) == rows[i].truncs, "row %zu: "
+		    "%u ftruncate calls, want %u", i, atomic_load(&truncs),
+		    rows[i].truncs);
+		analyse(&a);
+		cr_expect(a.err[0] == '\0', "row %zu: %s", i, a.err);
+		cr_expect(a.spare_writes == 2, "row %zu: %zu spare files "
+		    "overwritten, want 2", i, a.spare_writes);
+		analysis_free(&a);
+		got = queue_read(s.q, e->id, &len);
+		cr_expect(got != NULL && len == rows[i].new_size &&
+		    memcmp(got, nb, len) == 0, "row %zu: read back %zu bytes, "
+		    "want %zu bytes of 'n'", i, got ? len : 0,
+		    rows[i].new_size);
+		free(got);
+		spool_reopen(&s);
+		cr_expect(queue_scan(s.q, NULL, NULL, NULL) == 2, "row %zu: "
+		    "want the two later commits after a reopen", i);
+
+		q_envelope_free(old);
+		q_envelope_free(mid);
+		q_envelope_free(e);
+		free(ob);
+		free(nb);
+		spool_close(&s);
+	}
 }

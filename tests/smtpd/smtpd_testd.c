@@ -3,10 +3,11 @@
  *
  * The rcpt hook accepts a recipient only in the domain example.net (any
  * case, no final dot) with a plain local part, and logs every address it
- * is handed, exactly, to OUTDIR/hook.log. The message hook hands the file
- * to a new thread, which waits a little, moves it to OUTDIR/N.eml next to
- * N.env (sender, peer facts, recipients) and then calls smtpd_txn_done
- * from that thread. A sender whose local part is "defer" gets a 451.
+ * is handed, exactly, to OUTDIR/hook.log. The message hook hands the txn
+ * to a new thread, which waits a little, copies the message out of the
+ * server's spool file (smtpd_txn_data) to OUTDIR/N.eml next to N.env
+ * (sender, peer facts, recipients) and then calls smtpd_txn_done from
+ * that thread. A sender whose local part is "defer" gets a 451.
  *
  *   smtpd_testd -l HOST:PORT -s SPOOL -o OUTDIR [-c CERT -k KEY]
  *               [-t IDLE] [-r MAXRCPT] [-e MAXERR] [-S MAXSIZE]
@@ -71,8 +72,32 @@ rcpt_cb(void *arg, const struct smtpd_peer *peer, const char *from,
 struct job {
 	struct testd *t;
 	struct smtpd_txn *txn;
-	char path[4096];
 };
+
+/* copy_out - the message's bytes from the spool file to a new file at
+ * path: pread only, as the server's file stays the server's. */
+static bool
+copy_out(struct smtpd_txn *txn, const char *path)
+{
+	char buf[8192];
+	size_t len, off = 0;
+	int fd = smtpd_txn_data(txn, &len);
+	FILE *f;
+
+	if (fd < 0 || (f = fopen(path, "wb")) == NULL)
+		return false;
+	while (off < len) {
+		size_t want = len - off < sizeof(buf) ? len - off : sizeof(buf);
+		ssize_t n = pread(fd, buf, want, (off_t)off);
+
+		if (n <= 0 || fwrite(buf, 1, (size_t)n, f) != (size_t)n) {
+			fclose(f);
+			return false;
+		}
+		off += (size_t)n;
+	}
+	return fclose(f) == 0;
+}
 
 /* deliver - the "pipeline": on its own thread, like the real one. */
 static void *
@@ -82,14 +107,13 @@ deliver(void *arg)
 	struct testd *t = j->t;
 	const struct smtpd_peer *p = smtpd_txn_peer(j->txn);
 	const char *from = smtpd_txn_sender(j->txn);
-	char eml[4200], env[4200], tmp[4200], reply[128];
+	char eml[4200], env[4200], tmp[4200], emltmp[4200], reply[128];
 	unsigned long n;
 	FILE *f;
 	size_t i;
 
 	usleep(t->delay_ms * 1000);
 	if (strncmp(from, "defer@", 6) == 0) {
-		unlink(j->path);
 		smtpd_txn_done(j->txn, "451 4.3.0 deferred by the test hook");
 		free(j);
 		return NULL;
@@ -100,6 +124,7 @@ deliver(void *arg)
 	snprintf(eml, sizeof(eml), "%s/%lu.eml", t->outdir, n);
 	snprintf(env, sizeof(env), "%s/%lu.env", t->outdir, n);
 	snprintf(tmp, sizeof(tmp), "%s/%lu.env.tmp", t->outdir, n);
+	snprintf(emltmp, sizeof(emltmp), "%s/%lu.eml.tmp", t->outdir, n);
 	f = fopen(tmp, "w");
 	if (f) {
 		fprintf(f, "from=%s\nhelo=%s\ntls=%d\naddr=%s\n", from, p->helo,
@@ -108,8 +133,9 @@ deliver(void *arg)
 			fprintf(f, "rcpt=%s\n", smtpd_txn_rcpt(j->txn, i));
 		fclose(f);
 	}
-	if (!f || rename(tmp, env) != 0 || rename(j->path, eml) != 0) {
-		unlink(j->path);
+	if (!f || !copy_out(j->txn, emltmp) || rename(tmp, env) != 0 ||
+	    rename(emltmp, eml) != 0) {
+		unlink(emltmp);
 		smtpd_txn_done(j->txn, "451 4.3.0 test hook could not store");
 	} else {
 		snprintf(reply, sizeof(reply), "250 2.0.0 Ok: queued as %lu",
@@ -121,21 +147,18 @@ deliver(void *arg)
 }
 
 static void
-message_cb(void *arg, struct smtpd_txn *txn, const char *path)
+message_cb(void *arg, struct smtpd_txn *txn)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	pthread_t th;
 
 	if (!j) {
-		unlink(path);
 		smtpd_txn_done(txn, "451 4.3.0 out of memory");
 		return;
 	}
 	j->t = arg;
 	j->txn = txn;
-	snprintf(j->path, sizeof(j->path), "%s", path);
 	if (pthread_create(&th, NULL, deliver, j) != 0) {
-		unlink(path);
 		smtpd_txn_done(txn, "451 4.3.0 no thread");
 		free(j);
 		return;
