@@ -26,6 +26,7 @@
 
 #include <libpsl.h>
 
+#include "addr.h"
 #include "dmarc.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -326,355 +327,18 @@ dmarc_domain_normalize(const char *p, size_t len, char *out, size_t outlen)
 
 /* ------------------------------------------------ From: address lists */
 
-enum tk { TK_END, TK_ATOM, TK_QSTR, TK_DLIT, TK_CHAR, TK_BAD };
-
-struct tok {
-	enum tk k;
-	char c;			/* TK_CHAR: the special */
-	size_t off, len;
-};
-
-struct lexer {
-	const char *p;
-	size_t len, pos;
-	const char *err;	/* TK_BAD: what was wrong */
-};
-
-static bool
-is_atext(unsigned char c)
-{
-	/* RFC 5322 §3.2.3 atext, plus UTF-8 (RFC 6532 §3.2). */
-	if (c >= 0x80 || isalnum(c))
-		return true;
-	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
-}
-
-/* skip_cfws - FWS (CR and LF included, so folded and unfolded values
- * both work) and nested comments with quoted-pairs. */
-static bool
-skip_cfws(struct lexer *lx)
-{
-	while (lx->pos < lx->len) {
-		char c = lx->p[lx->pos];
-		size_t depth;
-
-		if (is_wsp(c) || c == '\r' || c == '\n') {
-			lx->pos++;
-			continue;
-		}
-		if (c != '(')
-			break;
-		depth = 1;
-		lx->pos++;
-		while (lx->pos < lx->len && depth > 0) {
-			c = lx->p[lx->pos++];
-			if (c == '\\') {
-				if (lx->pos >= lx->len)
-					break;
-				lx->pos++;
-			} else if (c == '(')
-				depth++;
-			else if (c == ')')
-				depth--;
-		}
-		if (depth > 0) {
-			lx->err = "comment is not closed";
-			return false;
-		}
-	}
-	return true;
-}
-
-/* quoted - a quoted string or domain literal closing with `close`. */
-static struct tok
-quoted(struct lexer *lx, enum tk k, char close)
-{
-	struct tok t = { k, 0, lx->pos, 0 };
-
-	lx->pos++;
-	while (lx->pos < lx->len) {
-		char c = lx->p[lx->pos++];
-
-		if (c == '\\') {
-			if (lx->pos >= lx->len)
-				break;
-			lx->pos++;
-		} else if (c == close) {
-			t.len = lx->pos - t.off;
-			return t;
-		} else if (c == '\0') {
-			break;
-		}
-	}
-	t.k = TK_BAD;
-	lx->err = k == TK_QSTR ? "quoted string is not closed" :
-	    "domain literal is not closed";
-	return t;
-}
-
-static struct tok
-lex_next(struct lexer *lx)
-{
-	struct tok t = { TK_END, 0, lx->pos, 0 };
-	unsigned char c;
-
-	if (!skip_cfws(lx)) {
-		t.k = TK_BAD;
-		return t;
-	}
-	t.off = lx->pos;
-	if (lx->pos >= lx->len)
-		return t;
-	c = (unsigned char)lx->p[lx->pos];
-	if (c == '"')
-		return quoted(lx, TK_QSTR, '"');
-	if (c == '[')
-		return quoted(lx, TK_DLIT, ']');
-	if (c != '\0' && strchr("<>@,;:.", c) != NULL) {
-		t.k = TK_CHAR;
-		t.c = (char)c;
-		t.len = 1;
-		lx->pos++;
-		return t;
-	}
-	if (is_atext(c)) {
-		while (lx->pos < lx->len &&
-		    is_atext((unsigned char)lx->p[lx->pos]))
-			lx->pos++;
-		t.k = TK_ATOM;
-		t.len = lx->pos - t.off;
-		return t;
-	}
-	t.k = TK_BAD;
-	lx->err = c == ')' ? "unbalanced ')'" : "unexpected character";
-	return t;
-}
-
-/* The domain of the first mailbox is kept raw (UTF-8 allowed) for
- * normalization: an obs-domain's atoms are joined with dots. */
+/* From values are read by addr_parse (addr.h). The first mailbox's domain, compacted (CFWS dropped, UTF-8 allowed),
+ * before normalization: four octets for each of a DNS name's. */
 #define FROM_DOMAIN_RAW (DMARC_DOMAIN_MAX * 4)
-
-struct fparse {
-	struct lexer lx;
-	struct tok cur;
-	size_t naddr;
-	char dom[FROM_DOMAIN_RAW];
-	size_t domlen;
-	bool literal;		/* the first mailbox has a domain literal */
-	const char *err;
-	size_t err_off;
-};
-
-static void
-adv(struct fparse *f)
-{
-	f->cur = lex_next(&f->lx);
-}
-
-static bool
-is_char(const struct fparse *f, char c)
-{
-	return f->cur.k == TK_CHAR && f->cur.c == c;
-}
-
-static bool
-fail_at(struct fparse *f, const char *why)
-{
-	if (f->err == NULL) {
-		f->err = f->cur.k == TK_BAD && f->lx.err ? f->lx.err : why;
-		f->err_off = f->cur.off;
-	}
-	return false;
-}
-
-/* parse_domain - dot-atom, obs-domain or domain-literal. keep: store it
- * as the author domain candidate. */
-static bool
-parse_domain(struct fparse *f, bool keep)
-{
-	size_t n = 0;
-
-	if (f->cur.k == TK_DLIT) {
-		if (keep)
-			f->literal = true;
-		adv(f);
-		return true;
-	}
-	if (f->cur.k != TK_ATOM)
-		return fail_at(f, "address has no domain after '@'");
-	for (;;) {
-		if (keep) {
-			if (n + f->cur.len + 1 > sizeof(f->dom))
-				return fail_at(f, "domain is too long");
-			memcpy(f->dom + n, f->lx.p + f->cur.off, f->cur.len);
-			n += f->cur.len;
-		}
-		adv(f);
-		if (!is_char(f, '.'))
-			break;
-		adv(f);
-		if (f->cur.k != TK_ATOM)
-			return fail_at(f, "domain has an empty label");
-		if (keep)
-			f->dom[n++] = '.';
-	}
-	if (keep)
-		f->domlen = n;
-	return true;
-}
-
-/* words - a run of words and dots: a display name (obs-phrase allows
- * dots) or a local part. *local_ok: it is word *("." word). */
-static size_t
-words(struct fparse *f, bool *local_ok)
-{
-	size_t n = 0;
-	int last = 0;		/* 0 nothing, 1 word, 2 dot */
-	bool ok = true;
-
-	for (;;) {
-		if (f->cur.k == TK_ATOM || f->cur.k == TK_QSTR) {
-			if (last == 1)
-				ok = false;
-			last = 1;
-		} else if (is_char(f, '.')) {
-			if (last != 1)
-				ok = false;
-			last = 2;
-		} else
-			break;
-		n++;
-		adv(f);
-	}
-	*local_ok = ok && last == 1;
-	return n;
-}
-
-static bool
-add_mailbox(struct fparse *f)
-{
-	f->naddr++;
-	return true;
-}
-
-/* angle_addr - after '<': [obs-route] addr-spec '>'. */
-static bool
-angle_addr(struct fparse *f)
-{
-	bool local_ok, first = f->naddr == 0;
-
-	if (is_char(f, '>'))
-		return fail_at(f, "empty address <>");
-	if (is_char(f, '@') || is_char(f, ',')) {
-		/* obs-route: *("," / CFWS) "@" domain *("," ["@" domain]) ":" */
-		while (is_char(f, ',') || is_char(f, '@')) {
-			if (is_char(f, ',')) {
-				adv(f);
-				continue;
-			}
-			adv(f);
-			if (!parse_domain(f, false))
-				return false;
-		}
-		if (!is_char(f, ':'))
-			return fail_at(f, "source route is not ended by ':'");
-		adv(f);
-	}
-	if (words(f, &local_ok) == 0 || !local_ok)
-		return fail_at(f, "address has no valid local part");
-	if (!is_char(f, '@'))
-		return fail_at(f, "address has no '@'");
-	adv(f);
-	if (!parse_domain(f, first))
-		return false;
-	if (!is_char(f, '>'))
-		return fail_at(f, "address is not closed by '>'");
-	adv(f);
-	return add_mailbox(f);
-}
-
-static bool parse_address(struct fparse *f, bool in_group);
-
-static bool
-group_body(struct fparse *f)
-{
-	for (;;) {
-		if (is_char(f, ';')) {
-			adv(f);
-			return true;
-		}
-		if (f->cur.k == TK_END)
-			return fail_at(f, "group is not closed by ';'");
-		if (!parse_address(f, true))
-			return false;
-		if (is_char(f, ','))
-			adv(f);
-		else if (!is_char(f, ';'))
-			return fail_at(f, "expected ',' or ';' in group");
-	}
-}
-
-/* parse_address - one element of an address list: a mailbox, a group
- * (not inside a group), or nothing (obs-addr-list allows empty ones). */
-static bool
-parse_address(struct fparse *f, bool in_group)
-{
-	bool local_ok, first = f->naddr == 0;
-	size_t n = words(f, &local_ok);
-
-	if (f->cur.k == TK_BAD)
-		return fail_at(f, "bad token");
-	if (is_char(f, '<')) {
-		adv(f);
-		return angle_addr(f);
-	}
-	if (is_char(f, '@')) {
-		if (n == 0 || !local_ok)
-			return fail_at(f, "address has no valid local part");
-		adv(f);
-		if (!parse_domain(f, first))
-			return false;
-		return add_mailbox(f);
-	}
-	if (is_char(f, ':')) {
-		if (in_group)
-			return fail_at(f, "group inside a group");
-		if (n == 0)
-			return fail_at(f, "group has no name");
-		adv(f);
-		return group_body(f);
-	}
-	if (n == 0)
-		return true;
-	return fail_at(f, "display name without an address");
-}
-
-/* from_parse - count the mailboxes of one field value; keep the first
- * one's domain when *f starts empty. */
-static bool
-from_parse(struct fparse *f, const char *p, size_t len)
-{
-	f->lx.p = p;
-	f->lx.len = len;
-	f->lx.pos = 0;
-	f->lx.err = NULL;
-	adv(f);
-	for (;;) {
-		if (!parse_address(f, false))
-			return false;
-		if (f->cur.k == TK_END)
-			return true;
-		if (!is_char(f, ','))
-			return fail_at(f, "expected ',' between addresses");
-		adv(f);
-	}
-}
 
 void
 dmarc_author_parse(const struct dmarc_span *from, size_t nfrom,
     struct dmarc_author *out)
 {
-	struct fparse *f;
+	struct addr_mailbox mb;
+	struct addr_result res;
+	enum addr_status st = ADDR_OK;
+	struct dkim_buf dom;
 	size_t i;
 	char tmp[128];
 
@@ -686,60 +350,75 @@ dmarc_author_parse(const struct dmarc_span *from, size_t nfrom,
 		    "message has no From field");
 		return;
 	}
-	if ((f = calloc(1, sizeof(*f))) == NULL) {
-		out->rc = DMARC_AUTHOR_SYNTAX;
-		snprintf(out->why, sizeof(out->why), "out of memory");
-		return;
-	}
 	for (i = 0; i < nfrom; i++) {
-		size_t before = f->naddr;
-
-		f->err = NULL;
-		if (!from_parse(f, from[i].p, from[i].len)) {
-			if (nfrom == 1) {
-				out->rc = DMARC_AUTHOR_SYNTAX;
-				snprintf(out->why, sizeof(out->why),
-				    "From field is not a valid address list: "
-				    "%s at offset %zu", f->err, f->err_off);
-				out->addresses = f->naddr;
-				free(f);
-				return;
-			}
-			/* unparsable extra field: still one more field */
-			if (f->naddr == before)
-				f->naddr++;
-		}
+		st = addr_parse(from[i].p, from[i].len, &mb, 1, NULL, 0, &res);
+		if (st == ADDR_EMPTY)
+			st = ADDR_OK;	/* counted as no address below */
+		out->addresses += res.nmailbox;
+		/* an extra field that does not parse is one more field */
+		if (st != ADDR_OK && nfrom > 1 && res.nmailbox == 0)
+			out->addresses++;
 	}
-	out->addresses = f->naddr;
 	if (nfrom > 1) {
 		out->rc = DMARC_AUTHOR_MULTI_FROM;
 		snprintf(out->why, sizeof(out->why),
 		    "message has %zu From fields: DMARC needs exactly one "
 		    "(RFC 5322 §3.6, RFC 9989 §5.3.1)", nfrom);
-	} else if (f->naddr == 0) {
+		return;
+	}
+	if (st == ADDR_E_TOO_MANY) {
+		out->rc = DMARC_AUTHOR_MULTI_ADDRESS;
+		snprintf(out->why, sizeof(out->why),
+		    "message has more than %d From addresses: DMARC needs "
+		    "exactly one (RFC 9989 §5.3.1)", ADDR_MAILBOX_MAX);
+		return;
+	}
+	if (st != ADDR_OK) {
+		out->rc = DMARC_AUTHOR_SYNTAX;
+		snprintf(out->why, sizeof(out->why),
+		    "From field is not a valid address list: %s at offset %zu",
+		    addr_status_str(st), res.err_off);
+		return;
+	}
+	if (res.nmailbox == 0) {
 		out->rc = DMARC_AUTHOR_NO_ADDRESS;
 		snprintf(out->why, sizeof(out->why),
 		    "From field has no address (an empty group?): no author "
 		    "domain (RFC 9989 §5.3.1)");
-	} else if (f->naddr > 1) {
+		return;
+	}
+	if (res.nmailbox > 1) {
 		out->rc = DMARC_AUTHOR_MULTI_ADDRESS;
 		snprintf(out->why, sizeof(out->why),
 		    "message has %zu From addresses: DMARC needs exactly one "
-		    "(RFC 9989 §5.3.1)", f->naddr);
-	} else if (f->literal) {
+		    "(RFC 9989 §5.3.1)", res.nmailbox);
+		return;
+	}
+	if (mb.literal) {
 		out->rc = DMARC_AUTHOR_BAD_DOMAIN;
 		snprintf(out->why, sizeof(out->why),
 		    "From address has an address literal, not a domain");
-	} else if (!dmarc_domain_normalize(f->dom, f->domlen, out->domain,
-	    sizeof(out->domain))) {
+		return;
+	}
+	dkim_buf_init(&dom, FROM_DOMAIN_RAW);
+	if (!addr_compact(from[0].p, mb.domain, &dom)) {
+		out->rc = DMARC_AUTHOR_BAD_DOMAIN;
+		if (mb.domain.len > FROM_DOMAIN_RAW)
+			snprintf(out->why, sizeof(out->why), "From domain is "
+			    "too long for a DNS name (%zu octets)",
+			    mb.domain.len);
+		else
+			snprintf(out->why, sizeof(out->why), "out of memory");
+	} else if (!dmarc_domain_normalize(dom.len ? dom.p : "", dom.len,
+	    out->domain, sizeof(out->domain))) {
 		out->rc = DMARC_AUTHOR_BAD_DOMAIN;
 		snprintf(out->why, sizeof(out->why),
 		    "From domain \"%s\" is not a valid DNS name",
-		    show(f->dom, f->domlen, tmp, sizeof(tmp)));
+		    show(dom.p, dom.len, tmp, sizeof(tmp)));
 		out->domain[0] = '\0';
 	} else
 		out->rc = DMARC_AUTHOR_OK;
-	free(f);
+	dkim_buf_free(&dom);
 }
 
 size_t

@@ -112,10 +112,13 @@ struct dmarc_author {
 
 /*
  * dmarc_author_parse - the Author Domain (RFC 9989 §5.3.1, RFC 7489
- * §6.6.1) from the From field values. Accepts RFC 5322 §3.4 address lists
- * with the obsolete forms of §4.4: display names (atoms, quoted strings,
- * encoded words, obs-phrase dots), comments, angle-addr with obs-route,
- * groups, CFWS between the parts of a domain. A domain in U-labels is
+ * §6.6.1) from the From field values, read by addr_parse (addr.h): RFC
+ * 5322 §3.4 address lists with the obsolete forms of §4.4 (display names
+ * with obs-phrase dots, comments, angle-addr with obs-route, groups, CFWS
+ * between the parts of a domain). A group without its ';' is a syntax
+ * error here; more than ADDR_MAILBOX_MAX mailboxes are several addresses;
+ * a domain that is not a DNS name (a literal, too long, bad labels) is a
+ * bad domain, not bad syntax. A domain in U-labels is
  * converted to A-labels (RFC 3492 Punycode; input is taken as already
  * NFC). Exactly one field with exactly one address gives DMARC_AUTHOR_OK;
  * anything else is reported as such and never guessed at.

@@ -5,8 +5,9 @@
  * What reaches this file from the wire: the whole message. It is split by
  * dkim_msg_parse (whose caps bound the header), and only three kinds of
  * value are read closely: Subject (RFC 2047 words decoded to look for the
- * tag), From (an RFC 5322 address list, to find the author's display name)
- * and List-Id (its <identifier>, for loop detection). Everything else is
+ * tag), From (an RFC 5322 address list read by addr_parse, to find the
+ * author's display name) and List-Id (its <identifier>, found with the
+ * same lexer, for loop detection). Everything else is
  * copied as bytes. Decoded text never goes back into a header unencoded
  * unless it is printable: control characters, CR and LF included, become
  * spaces, and bytes that are not UTF-8 become U+FFFD.
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "addr.h"
 #include "listhdr.h"
 
 #define NOPE		((size_t)-1)
@@ -875,267 +877,27 @@ listhdr_untag_subject(const char *tag, const char *value, size_t len,
 
 /* ---------------------------------------------- addresses (RFC 5322 §3.4) */
 
-enum tk { TK_END, TK_ATOM, TK_QSTR, TK_DLIT, TK_SPEC, TK_BAD };
-
-struct tok {
-	enum tk k;
-	const char *p;		/* atom, or the inside of "..." / [...] */
-	size_t n;
-	char c;			/* TK_SPEC */
-	size_t start, end;	/* the token's bytes in the value */
+/* What the From rewriting needs of a From value: its first mailbox and
+ * its first group, read by addr_parse. */
+struct from {
+	struct addr_mailbox mb;
+	struct addr_group grp;
+	struct addr_result res;
 };
 
-struct lex {
-	const char *p;
-	size_t n, i;
-};
-
-/* atom_char - atext, '.' (obs-phrase, dot-atom), and UTF-8 (RFC 6532). */
+/*
+ * from_parse - is v an address list with at least one member? A group
+ * whose ';' is missing at the end of the value still counts: everything
+ * in it was read, and readers (Python's email among them) take it.
+ */
 static bool
-atom_char(unsigned char c)
+from_parse(struct from *f, const char *v, size_t n)
 {
-	return is_atext(c) || c == '.' || c >= 0x80;
-}
-
-/* lex_cfws - skip white space, folding and nested comments with their
- * quoted-pairs; false for a comment left open. */
-static bool
-lex_cfws(struct lex *lx)
-{
-	size_t depth = 0;
-
-	while (lx->i < lx->n) {
-		char c = lx->p[lx->i];
-
-		if (depth == 0 && is_fws(c)) {
-			lx->i++;
-			continue;
-		}
-		if (c == '(')
-			depth++;
-		else if (depth == 0)
-			return true;
-		else if (c == ')')
-			depth--;
-		else if (c == '\\')
-			lx->i++;
-		lx->i++;
-	}
-	return depth == 0;
-}
-
-static struct tok
-lex_next(struct lex *lx)
-{
-	struct tok t;
-	size_t j;
-	char c;
-
-	memset(&t, 0, sizeof(t));
-	if (!lex_cfws(lx)) {
-		t.k = TK_BAD;
-		lx->i = lx->n;
-	}
-	t.start = t.end = lx->i < lx->n ? lx->i : lx->n;
-	if (t.k == TK_BAD || lx->i >= lx->n)
-		return t;
-	c = lx->p[lx->i];
-	if (c == '"' || c == '[') {
-		char close = c == '"' ? '"' : ']';
-
-		for (j = lx->i + 1; j < lx->n && lx->p[j] != close; j++)
-			if (lx->p[j] == '\\')
-				j++;
-		if (j >= lx->n) {
-			t.k = TK_BAD;
-			lx->i = lx->n;
-			return t;
-		}
-		t.k = c == '"' ? TK_QSTR : TK_DLIT;
-		t.p = lx->p + lx->i + 1;
-		t.n = j - lx->i - 1;
-		lx->i = j + 1;
-	} else if (atom_char((unsigned char)c)) {
-		for (j = lx->i; j < lx->n && atom_char((unsigned char)lx->p[j]);
-		    j++)
-			;
-		t.k = TK_ATOM;
-		t.p = lx->p + lx->i;
-		t.n = j - lx->i;
-		lx->i = j;
-	} else {
-		t.k = c != '\0' && strchr("<>@,:;", c) ? TK_SPEC : TK_BAD;
-		t.c = c;
-		lx->i++;
-	}
-	t.end = lx->i;
-	return t;
-}
-
-/* What the From parser keeps of the first mailbox (spans in the value). */
-struct mbox {
-	size_t ps, pe;		/* display name; ps == pe: none */
-	size_t ls, le;		/* local part */
-};
-
-struct fparse {
-	struct lex lx;
-	struct tok t;
-	size_t mailboxes;
-	struct mbox first;
-	bool group;		/* a group name was seen */
-	size_t gs, ge;		/* the first group's name */
-};
-
-static void
-adv(struct fparse *f)
-{
-	f->t = lex_next(&f->lx);
-}
-
-static bool
-at_spec(const struct fparse *f, char c)
-{
-	return f->t.k == TK_SPEC && f->t.c == c;
-}
-
-static bool
-at_word(const struct fparse *f)
-{
-	return f->t.k == TK_ATOM || f->t.k == TK_QSTR;
-}
-
-/* fp_domain - dot-atom, obs-domain (atoms across CFWS), or a literal. */
-static bool
-fp_domain(struct fparse *f)
-{
-	if (f->t.k == TK_DLIT) {
-		adv(f);
-		return true;
-	}
-	if (f->t.k != TK_ATOM)
-		return false;
-	while (f->t.k == TK_ATOM)
-		adv(f);
-	return true;
-}
-
-/* fp_angle - "<" [obs-route] local-part "@" domain ">", at '<'. */
-static bool
-fp_angle(struct fparse *f, size_t *ls, size_t *le)
-{
-	adv(f);
-	if (at_spec(f, '@')) {
-		while (at_spec(f, '@') || at_spec(f, ',')) {
-			bool at = at_spec(f, '@');
-
-			adv(f);
-			if (at && !fp_domain(f))
-				return false;
-		}
-		if (!at_spec(f, ':'))
-			return false;
-		adv(f);
-	}
-	if (!at_word(f))
-		return false;
-	*ls = f->t.start;
-	while (at_word(f)) {
-		*le = f->t.end;
-		adv(f);
-	}
-	if (!at_spec(f, '@'))
-		return false;
-	adv(f);
-	if (!fp_domain(f) || !at_spec(f, '>'))
-		return false;
-	adv(f);
-	return true;
-}
-
-static void
-fp_mailbox(struct fparse *f, size_t ps, size_t pe, size_t ls, size_t le)
-{
-	if (f->mailboxes++ == 0) {
-		f->first.ps = ps;
-		f->first.pe = pe;
-		f->first.ls = ls;
-		f->first.le = le;
-	}
-}
-
-/* fp_address - a mailbox, or (outside a group) a group. */
-static bool
-fp_address(struct fparse *f, bool in_group)
-{
-	size_t ps = f->t.start, pe = ps, ls = 0, le = 0;
-
-	while (at_word(f)) {
-		pe = f->t.end;
-		adv(f);
-	}
-	if (at_spec(f, '<')) {
-		if (!fp_angle(f, &ls, &le))
-			return false;
-		fp_mailbox(f, ps, pe, ls, le);
-		return true;
-	}
-	if (at_spec(f, '@') && pe > ps) {
-		adv(f);
-		if (!fp_domain(f))
-			return false;
-		fp_mailbox(f, ps, ps, ps, pe);
-		return true;
-	}
-	if (!at_spec(f, ':') || in_group || pe == ps)
-		return false;
-	if (!f->group) {
-		f->group = true;
-		f->gs = ps;
-		f->ge = pe;
-	}
-	adv(f);
-	for (;;) {
-		if (at_spec(f, ';')) {
-			adv(f);
-			return true;
-		}
-		if (f->t.k == TK_END)
-			return true;	/* ';' missing: readers shrug */
-		if (at_spec(f, ',')) {
-			adv(f);
-			continue;
-		}
-		if (!fp_address(f, true))
-			return false;
-		if (!at_spec(f, ',') && !at_spec(f, ';') && f->t.k != TK_END)
-			return false;
-	}
-}
-
-/* from_parse - an address-list (empty members allowed, RFC 5322 §4.4);
- * false when the value is not one. */
-static bool
-from_parse(struct fparse *f, const char *v, size_t n)
-{
-	bool any = false;
+	enum addr_status st;
 
 	memset(f, 0, sizeof(*f));
-	f->lx.p = v;
-	f->lx.n = n;
-	adv(f);
-	while (f->t.k != TK_END) {
-		if (at_spec(f, ',')) {
-			adv(f);
-			continue;
-		}
-		if (!fp_address(f, false))
-			return false;
-		any = true;
-		if (f->t.k != TK_END && !at_spec(f, ','))
-			return false;
-	}
-	return any;
+	st = addr_parse(v, n, &f->mb, 1, &f->grp, 1, &f->res);
+	return st == ADDR_OK || st == ADDR_E_GROUP_OPEN;
 }
 
 /* ------------------------------------------------------- display names */
@@ -1263,50 +1025,33 @@ dname_ew(struct dname *d, const struct ew *e, const char *tok, size_t n)
 	dkim_buf_free(&w);
 }
 
-/* unquote - the text of a quoted-string's inside: quoted-pairs undone,
- * folding CRLFs removed (RFC 5322 §3.2.4). */
+/* dname_words - the words of span sp of v as a reader shows them: a
+ * phrase (words joined by one space, none between adjacent encoded words)
+ * or, with tight, a local part (words joined by nothing). */
 static void
-unquote(const char *p, size_t n, struct dkim_buf *out)
+dname_words(struct dname *d, const char *v, struct addr_span sp, bool tight)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (p[i] == '\r' || p[i] == '\n')
-			continue;
-		if (p[i] == '\\' && i + 1 < n)
-			i++;
-		dkim_buf_addc(out, p[i]);
-	}
-}
-
-/* dname_words - the words of v[s, e) as a reader shows them: a phrase
- * (words joined by one space, none between adjacent encoded words) or,
- * with tight, a local part (words joined by nothing). */
-static void
-dname_words(struct dname *d, const char *v, size_t s, size_t e, bool tight)
-{
-	struct lex lx = { v + s, e - s, 0 };
 	struct dkim_buf q;
-	struct tok t;
+	struct addr_word w;
 	struct ew ew;
+	size_t pos = sp.off;
 	bool prev = false, prev_ew = false, is_ew;
 
 	dkim_buf_init(&q, 0);
-	for (;;) {
-		t = lex_next(&lx);
-		if (t.k != TK_ATOM && t.k != TK_QSTR)
-			break;
-		is_ew = !tight && t.k == TK_ATOM && ew_parse(t.p, t.n, &ew) &&
-		    ew.len == t.n;
+	while (addr_word_next(v, sp.off + sp.len, &pos, &w)) {
+		const char *p = v + w.off;
+
+		is_ew = !tight && !w.quoted && ew_parse(p, w.len, &ew) &&
+		    ew.len == w.len;
 		if (prev && !tight && !(prev_ew && is_ew))
 			dname_text(d, " ", 1);
 		if (is_ew)
-			dname_ew(d, &ew, t.p, t.n);
-		else if (t.k == TK_ATOM)
-			dname_text(d, t.p, t.n);
+			dname_ew(d, &ew, p, w.len);
+		else if (!w.quoted)
+			dname_text(d, p, w.len);
 		else {
 			dkim_buf_reset(&q);
-			unquote(t.p, t.n, &q);
+			addr_unquote(p, w.len, &q);
 			if (q.len)
 				dname_text(d, q.p, q.len);
 		}
@@ -1351,21 +1096,21 @@ dname_trim(struct dname *d)
 static void
 dname_author(struct dname *d, const char *v, size_t n)
 {
-	struct fparse f;
+	struct from f;
 
 	if (!from_parse(&f, v, n))
 		return;
-	if (f.mailboxes > 0 && f.first.pe > f.first.ps) {
-		dname_words(d, v, f.first.ps, f.first.pe, false);
+	if (f.res.nmailbox > 0 && f.mb.name.len > 0) {
+		dname_words(d, v, f.mb.name, false);
 		if (dname_trim(d))
 			return;
 		d->n = 0;
 		dkim_buf_reset(&d->b);
 	}
-	if (f.mailboxes > 0)
-		dname_words(d, v, f.first.ls, f.first.le, true);
-	else if (f.group)
-		dname_words(d, v, f.gs, f.ge, false);
+	if (f.res.nmailbox > 0)
+		dname_words(d, v, f.mb.local, true);
+	else if (f.res.ngroup > 0)
+		dname_words(d, v, f.grp.name, false);
 	if (!dname_trim(d)) {
 		d->n = 0;
 		dkim_buf_reset(&d->b);
@@ -1674,7 +1419,7 @@ build_from(struct post *P, const struct lopts *L, const struct dkim_msg *m,
 	const char *v = NULL;
 	size_t i, n = 0;
 	bool first = true;
-	struct fparse fp;
+	struct from fp;
 
 	memset(&d, 0, sizeof(d));
 	dkim_buf_init(&d.b, 0);
@@ -1710,7 +1455,7 @@ build_from(struct post *P, const struct lopts *L, const struct dkim_msg *m,
 	P->ours[SL_XOF] = false;	/* P->xof goes right after From */
 	P->owned[SL_XOF] = true;
 	if (L->o->reply_to == LISTHDR_REPLY_AUTHOR && !has_reply &&
-	    v != NULL && from_parse(&fp, v, n) && fp.mailboxes > 0) {
+	    v != NULL && from_parse(&fp, v, n) && fp.res.nmailbox > 0) {
 		dkim_buf_adds(&P->val[SL_REPLY], "Reply-To:");
 		dkim_buf_add(&P->val[SL_REPLY], v, n);
 		dkim_buf_add(&P->val[SL_REPLY], "\r\n", 2);
@@ -1834,23 +1579,21 @@ done:
 }
 
 /* list_id_of - the identifier between < > in a List-Id value, skipping
- * a phrase with its quoted-strings and comments. */
+ * a phrase with its quoted-strings and comments (RFC 2919 §3). */
 static bool
 list_id_of(const char *v, size_t n, const char **id, size_t *idn)
 {
-	struct lex lx = { v, n, 0 };
-	struct tok t;
+	struct addr_token t;
 	const char *gt;
-	size_t s, e;
+	size_t s = 0, e;
 
 	for (;;) {
-		t = lex_next(&lx);
-		if (t.k == TK_END)
+		addr_token_next(v, n, &s, &t);
+		if (t.kind == ADDR_TOK_END)
 			return false;
-		if (t.k == TK_SPEC && t.c == '<')
+		if (t.kind == ADDR_TOK_SPECIAL && v[t.off] == '<')
 			break;
 	}
-	s = lx.i;
 	if ((gt = memchr(v + s, '>', n - s)) == NULL)
 		return false;
 	e = (size_t)(gt - v);

@@ -16,8 +16,10 @@
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "dmarc.h"
 #include "zonefile.h"
 
@@ -102,6 +104,14 @@ static const struct from_case from_cases[] = {
 	{ "obs-route in angle-addr",
 	    { "Mary <@node.test,@relay.test:mary@example.net>" }, 1,
 	    DMARC_AUTHOR_OK, "example.net", 1 },
+	{ "obs-route starting with ','",
+	    { "Mary <,@node.test,,@relay.test:mary@example.net>" }, 1,
+	    DMARC_AUTHOR_OK, "example.net", 1 },
+	/* RFC 5322 §4.4 obs-domain-list: "," between the route's domains;
+	 * the old parser took "@a@b" */
+	{ "obs-route domains without ','",
+	    { "Mary <@node.test@relay.test:mary@example.net>" }, 1,
+	    DMARC_AUTHOR_SYNTAX, NULL, ANY },
 	{ "obs-domain with CFWS between atoms",
 	    { "user@ example (c) . com" }, 1,
 	    DMARC_AUTHOR_OK, "example.com", 1 },
@@ -213,15 +223,82 @@ Test(from, table)
 	}
 }
 
-Test(from, nul_byte_is_syntax)
+/* NUL octets, which the table above cannot hold. RFC 5322 §3.2.2: ctext
+ * has no NUL either, so a comment holding one is bad syntax too (the old
+ * parser skipped it); after a backslash it is the obs-qp of §4.1. */
+static const struct {
+	const char *desc;
+	const char *v;
+	size_t len;
+	enum dmarc_author_rc rc;
+	const char *why;	/* a substring of the reason, or NULL */
+} nul_cases[] = {
+	{ "in the domain", "user@exa\0mple.com", 17, DMARC_AUTHOR_SYNTAX,
+	    "NUL octet at offset 8" },
+	{ "in a comment", "user@example.com (a\0b)", 22, DMARC_AUTHOR_SYNTAX,
+	    "NUL octet at offset 19" },
+	{ "escaped in a comment", "user@example.com (a\\\0b)", 23,
+	    DMARC_AUTHOR_OK },
+};
+
+Test(from, nul_bytes)
 {
-	static const char v[] = "user@exa\0mple.com";
-	struct dmarc_span sp = { v, sizeof(v) - 1 };
+	size_t i;
+
+	for (i = 0; i < NELEM(nul_cases); i++) {
+		struct dmarc_span sp = { nul_cases[i].v, nul_cases[i].len };
+		struct dmarc_author a;
+
+		dmarc_author_parse(&sp, 1, &a);
+		cr_expect_eq(a.rc, nul_cases[i].rc, "%s: got %s, want %s (%s)",
+		    nul_cases[i].desc, dmarc_author_rc_str(a.rc),
+		    dmarc_author_rc_str(nul_cases[i].rc), a.why);
+		if (nul_cases[i].why)
+			cr_expect(strstr(a.why, nul_cases[i].why) != NULL,
+			    "%s: got \"%s\"", nul_cases[i].desc, a.why);
+	}
+}
+
+/* RFC 5322 sets no length for a domain: one longer than any DNS name is
+ * a bad domain, not bad syntax (the old parser said "domain is too
+ * long" as a syntax error). */
+Test(from, domain_too_long)
+{
+	char v[2048];
+	size_t k = (size_t)sprintf(v, "user@"), i;
+	struct dmarc_span sp;
 	struct dmarc_author a;
 
+	for (i = 0; i < 600; i++)
+		k += (size_t)sprintf(v + k, "a.");
+	k += (size_t)sprintf(v + k, "com");
+	sp.p = v;
+	sp.len = k;
 	dmarc_author_parse(&sp, 1, &a);
-	cr_expect_eq(a.rc, DMARC_AUTHOR_SYNTAX, "got %s (%s)",
+	cr_expect_eq(a.rc, DMARC_AUTHOR_BAD_DOMAIN, "got %s (%s)",
 	    dmarc_author_rc_str(a.rc), a.why);
+	cr_expect(strstr(a.why, "too long for a DNS name") != NULL,
+	    "got \"%s\"", a.why);
+	cr_expect_eq(a.addresses, 1);
+}
+
+/* Past ADDR_MAILBOX_MAX mailboxes the count stops, still several. */
+Test(from, mailbox_cap)
+{
+	size_t n = ADDR_MAILBOX_MAX + 1, i, k = 0;
+	char *v = malloc(4 * n);
+	struct dmarc_span sp;
+	struct dmarc_author a;
+
+	cr_assert_not_null(v);
+	for (i = 0; i < n; i++)
+		k += (size_t)sprintf(v + k, "%sa@b", i ? "," : "");
+	sp.p = v;
+	sp.len = k;
+	dmarc_author_parse(&sp, 1, &a);
+	cr_expect_eq(a.rc, DMARC_AUTHOR_MULTI_ADDRESS, "got %s (%s)",
+	    dmarc_author_rc_str(a.rc), a.why);
+	free(v);
 }
 
 Test(from, length_bound_not_nul)

@@ -30,6 +30,7 @@
 #include <strings.h>
 
 #include "footer.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -247,20 +248,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *p, *footer = NULL, *msg;
 	const char *nul;
 
-	if (size == 0)
-		return 0;
 	if (footers[4] == NULL) {
 		memset(long_line, 'y', LONG_LINE);
 		long_line[LONG_LINE] = '\n';
 		footers[4] = long_line;
 	}
-	sel = data[0];
-	data++;
-	size--;
-	/* An exact-size copy, so reading one byte too far is caught. */
-	if ((p = malloc(size ? size : 1)) == NULL)
+	if ((p = fuzz_input(data, size, &sel, &size)) == NULL)
 		return 0;
-	memcpy(p, data, size);
 	msg = p;
 	n = size;
 	if ((sel & 7) == FROM_INPUT) {

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "listhdr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -198,22 +199,15 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	unsigned sel;
-	size_t max = 0;
+	size_t n, max = 0;
 	char *p;
 
-	if (size == 0)
+	if ((p = fuzz_input(data, size, &sel, &n)) == NULL)
 		return 0;
-	sel = data[0];
-	data++;
-	size--;
-	/* An exact-size copy, so reading one byte too far is caught. */
-	if ((p = malloc(size ? size : 1)) == NULL)
-		return 0;
-	memcpy(p, data, size);
 	/* Bit 2: an output ceiling near the size of the message. */
 	if (sel & 4)
-		max = size + (sel >> 3) * 24 + 1;
-	one(&sets[sel % NSETS], p, size, max);
+		max = n + (sel >> 3) * 24 + 1;
+	one(&sets[sel % NSETS], p, n, max);
 	free(p);
 	return 0;
 }
