@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """bench.py - how fast the relay is, next to what bounds it (on demand).
 
-    bench.py [--arcrelay build/relay/arcrelay] [--clients 16] [--messages 4000]
+    bench.py [--arcrelay build/relay/arcrelay] [--clients 32] [--messages 4000]
              [--size 10240] [--idle 1000] [--workers N] [--work DIR]
              [--driver c|python] [--smtpload PATH] [--procs 2]
 
@@ -295,7 +295,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--arcrelay", default=os.path.join(D.HERE, "..", "..", "build", "relay",
                                                        "arcrelay"))
-    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--messages", type=int, default=4000)
     ap.add_argument("--size", type=int, default=10240)
     ap.add_argument("--idle", type=int, default=1000)
