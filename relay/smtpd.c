@@ -162,9 +162,19 @@ struct smtpd_txn {
 	struct smtpd_txn *next;	/* in the done queue */
 };
 
+/* The sessions open from one client address (max_sessions_per_ip). */
+struct peer_count {
+	struct peer_count *next;	/* in its bucket */
+	unsigned n;
+	char addr[64];
+};
+
+#define PEER_BUCKETS 1024
+
 struct session {
 	struct smtpd *srv;
 	struct session *prev, *next;	/* srv->sessions */
+	struct peer_count *pc;		/* its address's count, shared */
 	struct bufferevent *bev;	/* owned; the TLS filter after STARTTLS */
 	struct event *timer;		/* owned; idle timeout, then linger */
 	enum smtpd_state state;
@@ -192,6 +202,7 @@ struct smtpd {
 	struct event *lis_retry;	/* owned; re-enable after EMFILE */
 	struct session *sessions;	/* owned, doubly linked */
 	unsigned nsessions;
+	struct peer_count *peers[PEER_BUCKETS];	/* owned, by address */
 	unsigned long serial;
 	struct wake *done_wake;		/* owned; woken by smtpd_txn_done */
 	struct smtpd_doneq *q;		/* shared, reference counted */
@@ -1700,6 +1711,53 @@ session_timercb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- sessions -------------------------------------------------------- */
 
+/* peer_bucket - the bucket of a client address (FNV-1a). */
+static struct peer_count **
+peer_bucket(struct smtpd *srv, const char *addr)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *addr; addr++)
+		h = (h ^ (unsigned char)*addr) * 16777619u;
+	return &srv->peers[h % PEER_BUCKETS];
+}
+
+/*
+ * peer_get - the count of sessions from addr, made at zero if there is
+ * none (NULL if out of memory). A lookup instead of a walk over every
+ * session, so that accepting stays cheap with thousands open.
+ */
+static struct peer_count *
+peer_get(struct smtpd *srv, const char *addr)
+{
+	struct peer_count **b = peer_bucket(srv, addr), *pc;
+
+	for (pc = *b; pc; pc = pc->next)
+		if (strcmp(pc->addr, addr) == 0)
+			return pc;
+	if ((pc = calloc(1, sizeof(*pc))) == NULL)
+		return NULL;
+	snprintf(pc->addr, sizeof(pc->addr), "%s", addr);
+	pc->next = *b;
+	*b = pc;
+	return pc;
+}
+
+/* peer_put - one session from pc's address fewer; the count goes when
+ * it reaches zero. */
+static void
+peer_put(struct smtpd *srv, struct peer_count *pc)
+{
+	struct peer_count **b;
+
+	if (pc == NULL || --pc->n > 0)
+		return;
+	for (b = peer_bucket(srv, pc->addr); *b != pc; b = &(*b)->next)
+		;
+	*b = pc->next;
+	free(pc);
+}
+
 /* session_free - end a session now; a txn with the hook stays its. */
 static void
 session_free(struct session *s)
@@ -1724,6 +1782,7 @@ session_free(struct session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	srv->nsessions--;
+	peer_put(srv, s->pc);
 	event_free(s->timer);
 	bufferevent_free(s->bev);
 	free(s);
@@ -1766,10 +1825,10 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
 	struct smtpd *srv = arg;
-	struct session *s, *o;
+	struct session *s;
+	struct peer_count *pc;
 	char addr[64];
 	bool loopback;
-	unsigned same = 0;
 	struct timespec ts;
 
 	client_addr(sa, (socklen_t)salen, addr, sizeof(addr), &loopback);
@@ -1778,10 +1837,11 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		    "421 4.7.0 too many sessions, try again later\r\n");
 		return;
 	}
-	for (o = srv->sessions; o; o = o->next)
-		if (strcmp(o->peer.addr, addr) == 0)
-			same++;
-	if (same >= srv->cfg.max_sessions_per_ip) {
+	if ((pc = peer_get(srv, addr)) == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	if (pc->n >= srv->cfg.max_sessions_per_ip) {
 		refuse_conn(fd, addr, "max_sessions_per_ip",
 		    "421 4.7.0 too many sessions from your address, try again "
 		    "later\r\n");
@@ -1789,6 +1849,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
+		pc->n++;
+		peer_put(srv, pc);	/* frees it if it was new */
 		evutil_closesocket(fd);
 		return;
 	}
@@ -1803,8 +1865,12 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		if (s->timer)
 			event_free(s->timer);
 		free(s);
+		pc->n++;
+		peer_put(srv, pc);
 		return;
 	}
+	s->pc = pc;
+	pc->n++;
 	snprintf(s->peer.addr, sizeof(s->peer.addr), "%s", addr);
 	s->peer.loopback = loopback;
 	clock_gettime(CLOCK_REALTIME, &ts);

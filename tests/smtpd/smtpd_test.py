@@ -797,6 +797,13 @@ def t_sessions_per_ip(srv):
     again.cmd(b"QUIT", 221)
     for c in held[1:] + other:
         c.close()
+    time.sleep(0.3)
+    # Every count went back to zero: three from one address fit again.
+    refill = [Client(srv.port, src="127.0.0.2") for _ in range(3)]
+    for c in refill:
+        c.expect(220, "a full set again after all closed")
+    for c in refill:
+        c.close()
 
 
 def t_backpressure(srv):
