@@ -16,6 +16,7 @@
  * key allocated at the same address.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include <openssl/evp.h>
@@ -36,12 +37,14 @@ struct prep {
 struct prep_cache {
 	struct prep e[PREP_SLOTS];
 	unsigned next;		/* the slot replaced when all are full */
+	unsigned gen;		/* prep_gen when the slots were filled */
 	EVP_MD_CTX *work;	/* Ed25519: the copy an operation finishes */
 };
 
 static pthread_once_t prep_once = PTHREAD_ONCE_INIT;
 static pthread_key_t prep_key;
 static bool prep_key_ok;
+static atomic_uint prep_gen;	/* bumped by dkim_crypto_forget */
 
 static bool
 is_rsa_alg(enum dkim_alg alg)
@@ -89,10 +92,19 @@ prep_cache(void)
 	pthread_once(&prep_once, prep_init);
 	if (!prep_key_ok)
 		return NULL;
-	if ((pc = pthread_getspecific(prep_key)) != NULL)
+	if ((pc = pthread_getspecific(prep_key)) != NULL) {
+		unsigned g = atomic_load(&prep_gen);
+
+		if (pc->gen != g) {	/* keys were forgotten: drop all */
+			for (size_t i = 0; i < PREP_SLOTS; i++)
+				prep_clear(&pc->e[i]);
+			pc->gen = g;
+		}
 		return pc;
+	}
 	if ((pc = calloc(1, sizeof(*pc))) == NULL)
 		return NULL;
+	pc->gen = atomic_load(&prep_gen);
 	if ((pc->work = EVP_MD_CTX_new()) == NULL ||
 	    pthread_setspecific(prep_key, pc) != 0) {
 		EVP_MD_CTX_free(pc->work);
@@ -261,4 +273,10 @@ dkim_digest_verify(EVP_PKEY *key, enum dkim_alg alg, const unsigned char *dg,
 	/* 0 is a signature that does not match; below 0 is an error. */
 	prep_done(p, own, rc < 0);
 	return rc == 1;
+}
+
+void
+dkim_crypto_forget(void)
+{
+	atomic_fetch_add(&prep_gen, 1);
 }

@@ -526,6 +526,14 @@ bool dkim_digest_verify(EVP_PKEY *key, enum dkim_alg alg,
     const unsigned char *dg, size_t dglen, const unsigned char *sig,
     size_t siglen);
 
+/*
+ * dkim_crypto_forget - each thread keeps the prepared contexts of the last
+ * few keys it signed or verified with, holding a reference to each key.
+ * After this call every thread drops them at its next operation, so a
+ * replaced private key does not outlive a reload for longer than that.
+ */
+void dkim_crypto_forget(void);
+
 /* base64 without whitespace: encode to a NUL-terminated malloc'd string;
  * decode skips FWS and fails on anything else that is not base64. */
 char *dkim_b64_encode(const unsigned char *p, size_t n);

@@ -393,6 +393,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	pipeline_set_keys(r->pl, &keys);
+	dkim_crypto_forget();	/* the old keys' prepared contexts */
 	pthread_mutex_lock(&r->cfg_mu);
 	pipeline_keys_clear(&r->bounce_keys);
 	r->bounce_keys = keys;		/* takes the references */

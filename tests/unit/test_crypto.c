@@ -257,3 +257,44 @@ Test(crypto, threads_share_keys)
 	}
 	keyset_free(&ks);
 }
+
+static int freed_mark;
+
+static void
+on_key_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+    void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	if (ptr == &freed_mark)
+		freed_mark = 1;
+}
+
+/* The cache keeps a key alive after its owner frees it, until
+ * dkim_crypto_forget and the thread's next operation let it go. */
+Test(crypto, forget_releases_keys)
+{
+	int idx = EVP_PKEY_get_ex_new_index(0, NULL, NULL, NULL, on_key_free);
+	EVP_PKEY *k = gen(false), *other = gen(true);
+	unsigned char dg[32] = { 3 }, *sig;
+	size_t len;
+
+	cr_assert(idx >= 0, "test setup: no ex_data index");
+	cr_assert(EVP_PKEY_set_ex_data(k, idx, &freed_mark));
+	cr_assert_eq(dkim_digest_sign(k, DKIM_ALG_RSA_SHA256, dg, 32, &sig,
+	    &len), DKIM_OK);
+	free(sig);
+	EVP_PKEY_free(k);
+	cr_expect_eq(freed_mark, 0, "the key was freed while its prepared "
+	    "context was still cached");
+	dkim_crypto_forget();
+	cr_assert_eq(dkim_digest_sign(other, DKIM_ALG_ED25519_SHA256, dg, 32,
+	    &sig, &len), DKIM_OK);
+	free(sig);
+	cr_expect_eq(freed_mark, 1, "after dkim_crypto_forget and another "
+	    "operation the key is still held");
+	EVP_PKEY_free(other);
+}
