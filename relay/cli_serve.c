@@ -233,6 +233,34 @@ message_hook(void *arg, struct smtpd_txn *txn)
 	for (k = 0; k < n; k++)
 		job->rcpt[job->nrcpt++] = sdup(smtpd_txn_rcpt(txn, k));
 	job->token = txn;
+	/*
+	 * A reload between RCPT and the end of DATA may have dropped a rule
+	 * that took a recipient (a list removed, say). Check them again under
+	 * the rules in force now and pin those rules to the job, so that the
+	 * pipeline routes by the same rules; a recipient they no longer take
+	 * gets the whole message deferred, and the retry meets the new
+	 * rules at RCPT.
+	 */
+	pthread_mutex_lock(&r->cfg_mu);
+	for (k = 0; k < job->nrcpt; k++) {
+		char why[256];
+
+		if (!rcpt_check(r->cfg, peer->loopback, job->sender,
+		    job->rcpt[k], (int64_t)time(NULL), why, sizeof(why)))
+			break;
+	}
+	if (k == job->nrcpt)
+		job->rules = rules_ref(r->cfg->rules);
+	pthread_mutex_unlock(&r->cfg_mu);
+	if (k < job->nrcpt) {
+		log_event(LOG_LVL_INFO, job->session_id, "rcpt=%s "
+		    "result=deferred reason=\"no longer accepted after a "
+		    "reload\"", job->rcpt[k]);
+		pipeline_job_free(job);
+		smtpd_txn_done(txn, "451 4.3.0 the relay's rules changed during "
+		    "this transaction, try again");
+		return;
+	}
 	pipeline_submit(r->pl, job);
 }
 

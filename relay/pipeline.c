@@ -701,6 +701,7 @@ run_job(struct pipeline *p, struct pipeline_job *job,
 {
 	struct pipeline_env env;
 	struct pipeline_result r;
+	struct pipeline_keys pinned;
 	char why[DKIM_WHY_MAX], ipq[80];
 	size_t len = job->size, i, size = 0;
 	char *data = read_data(job->fd, len);
@@ -719,6 +720,14 @@ run_job(struct pipeline *p, struct pipeline_job *job,
 	env.rcpt = (const char *const *)job->rcpt;
 	env.nrcpt = job->nrcpt;
 	env.session_id = job->session_id;
+	if (job->rules != NULL) {
+		/* Route by the rules the recipients were accepted under,
+		 * even if a reload has swapped them since (the keys are
+		 * the worker's own copy; only .rules differs). */
+		pinned = *keys;
+		pinned.rules = job->rules;
+		keys = &pinned;
+	}
 	rc = pipeline_process(&p->opts, keys, kc, &env, data, len, &r,
 	    job->reply, sizeof(job->reply));
 	free(data);
@@ -935,6 +944,7 @@ pipeline_job_free(struct pipeline_job *job)
 	for (k = 0; k < job->nrcpt; k++)
 		free(job->rcpt[k]);
 	free(job->rcpt);
+	rules_unref(job->rules);
 	for (k = 0; k < job->nqenv; k++) {
 		env_clear(&job->qenv[k]);
 		free(job->qdata[k]);

@@ -109,6 +109,9 @@ struct pipeline_job {
 	char **rcpt;		/* owned */
 	size_t nrcpt;
 	bool tls;
+	struct rules *rules;	/* owned reference or NULL: the rules its
+				 * recipients were checked against, which
+				 * then route them (else the keys' rules) */
 	void *token;		/* the caller's (the SMTP transaction) */
 	/* Filled by the worker: */
 	char reply[256];	/* the SMTP reply to send */

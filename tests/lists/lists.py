@@ -190,6 +190,11 @@ posters = any
 from_rewrite = never
 reply_to = none
 
+# removed by a reload in the middle of a transaction (reload_race_stage)
+[list gone@%(lists)s]
+members = g1@dest.example
+posters = any
+
 [forward fw@%(lists)s]
 to = fw-dest@dest.example
 srs = yes
@@ -920,6 +925,44 @@ def sighup_stage(work, dm, sink):
         fh.write(good)
 
 
+def reload_race_stage(work, dm, sink):
+    """A reload that removes a list between RCPT and the end of DATA: the
+    message is deferred (never relayed as plain mail to the list address),
+    and the retry meets the new rules at RCPT."""
+    path = os.path.join(work, "arcrelay.conf")
+    with open(path) as fh:
+        conf = fh.read()
+    block = conf.index("[list gone@")
+    end = conf.index("\n\n", block) + 2
+    mid, data = make_msg(work, "reload-race", addr("gone"), "", D.crlf("in flight\n"))
+    c = D.Client(dm.port)
+    try:
+        c.cmd("EHLO client.none.example")
+        c.cmd("MAIL FROM:<alice@none.example>")
+        rr = c.cmd("RCPT TO:<%s>" % addr("gone"))
+        T.check("reload race: RCPT to the list before the reload, 250", rr[0] == 250,
+                "RCPT %r" % (rr,))
+        with open(path, "w") as fh:
+            fh.write(conf[:block] + conf[end:])
+        lines = reload(dm)
+        T.check("reload race: the reload without the list is ok",
+                any("result=ok" in ln for ln in lines), "log: %r" % lines)
+        fin = c.data(data)[1]
+        T.check("reload race: end of DATA after the reload, 451 4.3.0",
+                fin is not None and fin[0] == 451, "DATA %r" % (fin,))
+    finally:
+        c.close()
+    m, rr, fin = post(dm.port, "alice@none.example", [addr("gone")], data)
+    T.check("reload race: the retry is refused at RCPT",
+            rr and 500 <= rr[0][0] < 600 and fin is None, "RCPT %r DATA %r" % (rr, fin))
+    time.sleep(1)
+    T.check("reload race: nothing of it delivered", not copies_of(sink, mid),
+            "the sink got %r" % copies_of(sink, mid))
+    with open(path, "w") as fh:
+        fh.write(conf)
+    reload(dm)
+
+
 # ---- 6. forwards ----------------------------------------------------------------------------
 
 SRS0_RE = r"^SRS0=[^=]{4}=[^=]{2}=none\.example=alice@" + re.escape(SRS_DOMAIN) + "$"
@@ -1140,7 +1183,8 @@ def main():
                   ("refusals", lambda: refusal_stage(work, dm, sink)),
                   ("SIGHUP", lambda: sighup_stage(work, dm, sink)),
                   ("forwards", lambda: fwd.update(forward_stage(work, dm, sink, zone) or {})),
-                  ("SRS", lambda: srs_stage(work, dm, sink, tool, fwd))]
+                  ("SRS", lambda: srs_stage(work, dm, sink, tool, fwd)),
+                  ("reload race", lambda: reload_race_stage(work, dm, sink))]
         for name, fn in stages:
             print("--- %s" % name, flush=True)
             try:
