@@ -64,6 +64,7 @@ rules_unref(struct rules *r)
 		free(l->unsub_mailto);
 		free(l->unsub_https);
 		free(l->bounces);
+		free(l->bounce_maildir);
 	}
 	free(r->lists);
 	for (i = 0; i < r->nforwards; i++) {
@@ -128,6 +129,147 @@ srs_cfg(const struct rules *r, struct srs_config *c)
 	c->max_age_days = r->srs.max_age_days;
 }
 
+/* verp_plain - an octet VERP writes as it is. */
+static bool
+verp_plain(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+}
+
+/* verp_enc - (s, n) VERP-encoded onto out at *o; false past outlen. */
+static bool
+verp_enc(const char *s, size_t n, char *out, size_t outlen, size_t *o)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (*o + (verp_plain((char)c) ? 1 : 3) >= outlen)
+			return false;
+		if (verp_plain((char)c))
+			out[(*o)++] = (char)c;
+		else {
+			out[(*o)++] = '+';
+			out[(*o)++] = hex[c >> 4];
+			out[(*o)++] = hex[c & 15];
+		}
+	}
+	out[*o] = '\0';
+	return true;
+}
+
+/* bounces_local - the length of NAME-bounces, l->bounces' local part. */
+static size_t
+bounces_local(const struct rules_list *l)
+{
+	return (size_t)(strrchr(l->bounces, '@') - l->bounces);
+}
+
+void
+rules_list_sender(const struct rules_list *l, const char *member,
+    char *out, size_t outlen)
+{
+	const char *at = strrchr(member, '@');
+	size_t bl = bounces_local(l), o = bl + 1;
+	char buf[RULES_LOCAL_MAX + 1];
+
+	/* buf holds the local part only: a longer one does not fit. */
+	if (l->verp && at != NULL && bl + 1 < sizeof(buf)) {
+		memcpy(buf, l->bounces, bl);
+		buf[bl] = '+';
+		if (verp_enc(member, (size_t)(at - member), buf, sizeof(buf),
+		    &o) && o + 1 < sizeof(buf)) {
+			buf[o++] = '=';
+			if (verp_enc(at + 1, strlen(at + 1), buf, sizeof(buf),
+			    &o) && snprintf(out, outlen, "%s%s", buf,
+			    l->bounces + bl) < (int)outlen)
+				return;
+		}
+	}
+	snprintf(out, outlen, "%s", l->bounces);
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* verp_dec - (s, n) decoded onto out at *o; false on a bad escape, an
+ * octet VERP would have escaped, or no room. */
+static bool
+verp_dec(const char *s, size_t n, char *out, size_t outlen, size_t *o)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '+') {
+			int hi, lo;
+
+			if (i + 2 >= n)
+				return false;
+			if ((hi = hexval(s[i + 1])) < 0 ||
+			    (lo = hexval(s[i + 2])) < 0)
+				return false;
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (!verp_plain(c))
+			return false;
+		if (*o + 1 >= outlen || c == '\0')
+			return false;
+		out[(*o)++] = c;
+	}
+	out[*o] = '\0';
+	return true;
+}
+
+bool
+rules_verp_member(const struct rules_list *l, const char *rcpt, char *out,
+    size_t outlen)
+{
+	const char *at = strrchr(rcpt, '@'), *v, *eq;
+	size_t bl = bounces_local(l), o = 0;
+
+	if (at == NULL || strcasecmp(at, l->bounces + bl) != 0 ||
+	    (size_t)(at - rcpt) <= bl + 1 ||
+	    strncasecmp(rcpt, l->bounces, bl) != 0 || rcpt[bl] != '+')
+		return false;
+	v = rcpt + bl + 1;
+	if ((eq = memchr(v, '=', (size_t)(at - v))) == NULL || eq == v ||
+	    eq + 1 == at || memchr(eq + 1, '=', (size_t)(at - eq - 1)))
+		return false;
+	if (!verp_dec(v, (size_t)(eq - v), out, outlen, &o) ||
+	    o + 1 >= outlen)
+		return false;
+	out[o++] = '@';
+	return verp_dec(eq + 1, (size_t)(at - eq - 1), out, outlen, &o);
+}
+
+/* list_bounce - is rcpt l's NAME-bounces address, or one under VERP? */
+static bool
+list_bounce(const struct rules_list *l, const char *rcpt)
+{
+	const char *at = strrchr(rcpt, '@');
+	size_t bl = bounces_local(l);
+
+	if (rules_addr_eq(l->bounces, rcpt))
+		return true;
+	return at != NULL && (size_t)(at - rcpt) > bl + 1 &&
+	    rcpt[bl] == '+' && strncasecmp(rcpt, l->bounces, bl) == 0 &&
+	    strcasecmp(at, l->bounces + bl) == 0;
+}
+
 void
 rules_match(const struct rules *r, const char *rcpt, int64_t now,
     struct rules_match *m)
@@ -148,6 +290,15 @@ rules_match(const struct rules *r, const char *rcpt, int64_t now,
 		if (rules_addr_eq(r->forwards[i].addr, rcpt)) {
 			m->kind = RULE_FORWARD;
 			m->index = i;
+			return;
+		}
+	for (i = 0; i < r->nlists; i++)
+		if (list_bounce(&r->lists[i], rcpt)) {
+			m->kind = RULE_LIST_BOUNCE;
+			m->index = i;
+			if (!rules_verp_member(&r->lists[i], rcpt, m->addr,
+			    sizeof(m->addr)))
+				m->addr[0] = '\0';
 			return;
 		}
 	if (r->srs.domain != NULL && at != NULL &&

@@ -49,6 +49,10 @@ struct rules_list {
 	char *unsub_mailto;	/* address (no "mailto:"), or NULL */
 	char *unsub_https;	/* https URI, or NULL */
 	char *bounces;		/* NAME-bounces@DOMAIN */
+	bool verp;		/* per-member senders (verp = yes, default) */
+	bool bounce_discard;	/* bounces = discard: logged, not kept */
+	char *bounce_maildir;	/* bounces = maildir:PATH; relay/config.c
+				 * fills SPOOL/bounces when not given */
 };
 
 struct rules_forward {
@@ -80,12 +84,15 @@ enum rules_kind {
 	RULE_FORWARD,
 	RULE_SRS,		/* a bounce to one of our SRS addresses */
 	RULE_SRS_BAD,		/* looks like ours, but forged/expired/bad */
+	RULE_LIST_BOUNCE,	/* a list's NAME-bounces[+...] address */
 };
 
 struct rules_match {
 	enum rules_kind kind;
 	size_t index;		/* into lists[] or forwards[] */
-	char addr[RULES_ADDR_MAX];	/* RULE_SRS: where the bounce goes */
+	char addr[RULES_ADDR_MAX];	/* RULE_SRS: where the bounce goes;
+					 * RULE_LIST_BOUNCE: the address its
+					 * VERP part names, "" when none */
 	char why[160];		/* RULE_SRS_BAD: for the 550 */
 };
 
@@ -107,6 +114,30 @@ bool rules_is_member(const struct rules_list *l, const char *addr);
 /* rules_may_post - may this envelope sender post to the list? A null
  * sender never may (bounces are not distributed). */
 bool rules_may_post(const struct rules_list *l, const char *sender);
+
+/*
+ * VERP (variable envelope return paths): each member's copy of a post
+ * goes out from NAME-bounces+LOCAL=MDOMAIN@DOMAIN for the member
+ * LOCAL@MDOMAIN, so a bounce names the member by the address it comes
+ * back to. In LOCAL and MDOMAIN every octet but a letter, a digit, '.',
+ * '-' and '_' is written as '+' and two uppercase hex digits ("a+b" is
+ * "a+2Bb", "x=y" is "x+3Dy"): the one '=' left splits the two, no
+ * character a relay might route on ('%', '!', ':') appears, and the
+ * encoding reverses exactly. When the local part would pass RFC 5321's
+ * 64 octets the copy goes from NAME-bounces@DOMAIN instead.
+ */
+#define RULES_LOCAL_MAX	64
+
+/* rules_list_sender - the envelope sender of member's copy of a post to
+ * l: the VERP address when l->verp and it fits, else l->bounces. */
+void rules_list_sender(const struct rules_list *l, const char *member,
+    char *out, size_t outlen);
+
+/* rules_verp_member - the member the VERP address rcpt (one of l's
+ * NAME-bounces+...@DOMAIN) names, decoded into out; false when rcpt is
+ * no such address or does not decode. Membership is not checked. */
+bool rules_verp_member(const struct rules_list *l, const char *rcpt,
+    char *out, size_t outlen);
 
 /* rules_forward_sender - the envelope sender for a forward: SRS-rewritten
  * when the forward asks for it and [srs] exists; the null sender stays

@@ -536,6 +536,7 @@ cmd_survive(int argc, char **argv)
 	char reply[RULES_ADDR_MAX * 2 + 100];
 	const char *rcpt;
 	const struct pipeline_out *out;
+	const char *osender;
 	int rc;
 
 	if ((rc = parse_args(argc, argv, &a)) >= 0)
@@ -620,6 +621,9 @@ cmd_survive(int argc, char **argv)
 		goto out;
 	}
 	out = &r.outs[0];
+	/* A list under VERP: the first member's copy, as the daemon sends. */
+	osender = out->senders != NULL && out->nrcpt > 0 ? out->senders[0] :
+	    out->sender;
 	if (a.output && !write_output(a.output, &r.msgs[out->msg]))
 		goto out;
 	if (dkim_msg_parse(r.msgs[out->msg].p, r.msgs[out->msg].len, NULL, &om,
@@ -632,7 +636,7 @@ cmd_survive(int argc, char **argv)
 	memset(&ar, 0, sizeof(ar));
 	ar.ip = a.relay_ip;
 	ar.helo = a.relay_ip ? cfg->hostname : NULL;
-	ar.mail_from = a.relay_ip ? out->sender : NULL;
+	ar.mail_from = a.relay_ip ? osender : NULL;
 	ar.receiver = "downstream.invalid";
 	ar.now = po.now;
 	ar.dmarc_mode = po.dmarc_mode;
@@ -644,10 +648,10 @@ cmd_survive(int argc, char **argv)
 	memset(&j, 0, sizeof(j));
 	judge(&r.auth, &after, cfg->authserv_id, &j);
 	if (a.json)
-		print_json(&r.auth, &after, &j, rcpt, out->label, out->sender,
+		print_json(&r.auth, &after, &j, rcpt, out->label, osender,
 		    &ov);
 	else
-		print_table(&r.auth, &after, &j, rcpt, out->label, out->sender,
+		print_table(&r.auth, &after, &j, rcpt, out->label, osender,
 		    &ov);
 	rc = fflush(stdout) == 0 ? EXIT_DONE : EXIT_USAGE;
 out:

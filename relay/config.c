@@ -1276,6 +1276,26 @@ set_text(struct loader *L, const struct key_def *k, void *field,
 	return put_str(L, field, strdup(v));
 }
 
+/* bounces - maildir:PATH, where a list's bounces are kept, or discard. */
+static bool
+set_bounces(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	struct rules_list *l = L->base;
+
+	(void)field;
+	if (strcmp(v, "discard") == 0) {
+		l->bounce_discard = true;
+		free(l->bounce_maildir);
+		l->bounce_maildir = NULL;
+		return true;
+	}
+	if (strncmp(v, "maildir:", 8) != 0 || v[8] == '\0')
+		return bad(L, k, v, "not maildir:PATH or discard");
+	l->bounce_discard = false;
+	return put_str(L, &l->bounce_maildir, strdup(v + 8));
+}
+
 /*
  * footer - inline text ("\n" in it starts a new line) or file:PATH, UTF-8
  * either way: it is appended to messages as is.
@@ -1414,6 +1434,7 @@ list_begin(struct loader *L, const char *arg)
 	l = &nl[r->nlists++];
 	memset(l, 0, sizeof(*l));
 	l->addr = a;
+	l->verp = true;
 	at = strrchr(a, '@');
 	l->name = strndup(a, (size_t)(at - a));
 	if ((l->bounces = malloc(strlen(a) + sizeof("-bounces"))) != NULL)
@@ -1656,6 +1677,8 @@ static const struct key_def list_keys[] = {
 	{ "reply_to", set_reply_to, LST(reply_to), 0, 0, false },
 	{ "list_id", set_text, LST(list_id), 0, 0, false },
 	{ "unsubscribe", set_unsubscribe, 0, 0, 0, true },
+	{ "verp", set_yesno, LST(verp), 0, 0, false },
+	{ "bounces", set_bounces, 0, 0, 0, false },
 };
 
 static const struct key_def forward_keys[] = {
@@ -1876,10 +1899,23 @@ config_base(void)
 	return c;
 }
 
-/* config_finish - the defaults that follow from the (final) hostname. */
+/* config_finish - the defaults that follow from the (final) hostname
+ * and spool. */
 static bool
 config_finish(struct relay_config *c)
 {
+	size_t i;
+
+	for (i = 0; c->rules != NULL && i < c->rules->nlists; i++) {
+		struct rules_list *l = &c->rules->lists[i];
+
+		if (l->bounce_discard || l->bounce_maildir != NULL)
+			continue;
+		if ((l->bounce_maildir = malloc(strlen(c->spool) +
+		    sizeof("/bounces"))) == NULL)
+			return false;
+		sprintf(l->bounce_maildir, "%s/bounces", c->spool);
+	}
 	if (c->authserv_id == NULL &&
 	    (c->authserv_id = strdup(c->hostname)) == NULL)
 		return false;

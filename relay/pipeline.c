@@ -18,6 +18,7 @@
 
 #include "arc.h"
 #include "log.h"
+#include "maildir.h"
 #include "pipeline.h"
 
 /* ---------------------------------------------------------------- keys */
@@ -224,11 +225,23 @@ pipeline_result_free(struct pipeline_result *r)
 	free(r->msgs);
 	for (i = 0; i < r->nouts; i++) {
 		free(r->outs[i].sender);
-		for (j = 0; j < r->outs[i].nrcpt; j++)
+		for (j = 0; j < r->outs[i].nrcpt; j++) {
 			free(r->outs[i].rcpt[j]);
+			if (r->outs[i].senders != NULL)
+				free(r->outs[i].senders[j]);
+		}
 		free(r->outs[i].rcpt);
+		free(r->outs[i].senders);
 	}
 	free(r->outs);
+	for (i = 0; i < r->nbounces; i++) {
+		free(r->bounces[i].list);
+		free(r->bounces[i].rcpt);
+		free(r->bounces[i].maildir);
+		free(r->bounces[i].members);
+	}
+	free(r->bounces);
+	dkim_buf_free(&r->bounce_msg);
 	auth_results_free(&r->auth);
 	memset(r, 0, sizeof(*r));
 }
@@ -323,6 +336,10 @@ struct pl_ctx {
 	const char *aar;
 	int64_t now;
 	int plain;		/* the unmodified message's slot, -1: none */
+	bool dsn_read;		/* dsn, dsn_rc and dsn_why are set */
+	struct dsn *dsn;	/* owned: the message as a DSN, or NULL */
+	enum dsn_rc dsn_rc;
+	char dsn_why[160];
 };
 
 /* plain_msg - the unmodified message, sealed once for every output
@@ -347,6 +364,179 @@ plain_msg(struct pl_ctx *c, struct pipeline_result *r, size_t *slot,
 	}
 	*slot = (size_t)c->plain;
 	return PIPE_OK;
+}
+
+/* verp_senders - each member's own sender for a list's output. */
+static bool
+verp_senders(const struct rules_list *l, struct pipeline_out *po)
+{
+	char buf[RULES_ADDR_MAX];
+	size_t j;
+
+	if ((po->senders = calloc(po->nrcpt ? po->nrcpt : 1,
+	    sizeof(*po->senders))) == NULL)
+		return false;
+	for (j = 0; j < po->nrcpt; j++) {
+		rules_list_sender(l, po->rcpt[j], buf, sizeof(buf));
+		if ((po->senders[j] = strdup(buf)) == NULL)
+			return false;
+	}
+	return true;
+}
+
+/* bounced_fill - member's line from the report's group g (NULL: the
+ * report says nothing of it). */
+static void
+bounced_fill(struct pipeline_bounced *b, const char *member,
+    const struct dsn_rcpt *g)
+{
+	snprintf(b->member, sizeof(b->member), "%s", member);
+	snprintf(b->action, sizeof(b->action), "%s", g ? g->action :
+	    "unknown");
+	snprintf(b->status, sizeof(b->status), "%s", g ? g->status :
+	    "unknown");
+	if (g != NULL && g->diag_type[0] != '\0')
+		snprintf(b->diag, sizeof(b->diag), "%s; %s", g->diag_type,
+		    g->diag);
+	else
+		snprintf(b->diag, sizeof(b->diag), "%s", g ? g->diag : "");
+}
+
+/* bounce_add_member - member (as l has it) into b unless there; false
+ * on no memory. */
+static bool
+bounce_add_member(struct pipeline_bounce *b, const char *member,
+    const struct dsn_rcpt *g)
+{
+	struct pipeline_bounced *nm;
+	size_t i;
+
+	for (i = 0; i < b->nmembers; i++)
+		if (rules_addr_eq(b->members[i].member, member))
+			return true;
+	if ((nm = realloc(b->members, (b->nmembers + 1) * sizeof(*nm))) ==
+	    NULL)
+		return false;
+	b->members = nm;
+	bounced_fill(&nm[b->nmembers++], member, g);
+	return true;
+}
+
+/* list_member - l's own spelling of addr when it is a member, or NULL. */
+static const char *
+list_member(const struct rules_list *l, const char *addr)
+{
+	size_t i;
+
+	for (i = 0; i < l->nmembers; i++)
+		if (rules_addr_eq(l->members[i], addr))
+			return l->members[i];
+	return NULL;
+}
+
+/*
+ * bounce_members - who the bounce b is about: the member the VERP
+ * address names (verp, "" for none) when it is one, with the report's
+ * group for it (or its first failure: the member may forward); else every
+ * recipient of the report that is a member. None: b->why says why.
+ */
+static bool
+bounce_members(const struct pl_ctx *c, const struct rules_list *l,
+    const char *verp, struct pipeline_bounce *b)
+{
+	const struct dsn *d = c->dsn;
+	const struct dsn_rcpt *g;
+	const char *mem;
+	size_t i;
+
+	if (verp[0] != '\0' && (mem = list_member(l, verp)) != NULL) {
+		b->verp = true;
+		if ((g = dsn_find(d, mem)) == NULL && d != NULL) {
+			for (i = 0; i < d->nrcpt && g == NULL; i++)
+				if (strcmp(d->rcpt[i].action, "failed") == 0)
+					g = &d->rcpt[i];
+			if (g == NULL)
+				g = &d->rcpt[0];
+		}
+		return bounce_add_member(b, mem, g);
+	}
+	for (i = 0; d != NULL && i < d->nrcpt; i++) {
+		const struct dsn_rcpt *x = &d->rcpt[i];
+
+		mem = NULL;
+		if (x->final_type[0] == '\0' ||
+		    strcmp(x->final_type, "rfc822") == 0)
+			mem = list_member(l, x->final_addr);
+		if (mem == NULL && (x->orig_type[0] == '\0' ||
+		    strcmp(x->orig_type, "rfc822") == 0))
+			mem = list_member(l, x->orig_addr);
+		if (mem != NULL && !bounce_add_member(b, mem, x))
+			return false;
+	}
+	if (b->nmembers > 0)
+		return true;
+	if (verp[0] != '\0')
+		snprintf(b->why, sizeof(b->why), "the VERP address names %.*s, "
+		    "not a member", 120, verp);
+	else if (d == NULL)
+		snprintf(b->why, sizeof(b->why), "%s: %s",
+		    dsn_rc_str(c->dsn_rc), c->dsn_why);
+	else
+		snprintf(b->why, sizeof(b->why), "no recipient of the report "
+		    "is a member");
+	return true;
+}
+
+/*
+ * list_bounce - mail to l's bounce address rcpt: read as a DSN (once per
+ * message), the members it is about found, and a record for the caller,
+ * who keeps the message and logs. Nothing is queued for it.
+ */
+static enum pipeline_rc
+list_bounce(struct pl_ctx *c, struct pipeline_result *r,
+    const struct rules_list *l, const char *rcpt, const char *verp,
+    char *reply, size_t replylen)
+{
+	struct pipeline_bounce *nb, *b;
+	size_t i;
+
+	for (i = 0; i < r->nbounces; i++)
+		if (rules_addr_eq(r->bounces[i].rcpt, rcpt))
+			return PIPE_OK;			/* named twice */
+	if (!l->bounce_discard && l->bounce_maildir == NULL) {
+		REPLY("451 4.3.0 no place to keep bounces for %s", l->addr);
+		return PIPE_TEMPFAIL;
+	}
+	if (!c->dsn_read) {
+		c->dsn_rc = dsn_parse(c->content, c->len, &c->dsn, c->dsn_why,
+		    sizeof(c->dsn_why));
+		c->dsn_read = true;
+		if (c->dsn_rc == DSN_E_NOMEM)
+			goto nomem;
+	}
+	if (r->nbounces == 0) {
+		dkim_buf_init(&r->bounce_msg, (size_t)1 << 31);
+		add_received(&r->bounce_msg, c->o, c->env, c->now);
+		dkim_buf_add(&r->bounce_msg, c->content, c->len);
+		if (r->bounce_msg.failed)
+			goto nomem;
+	}
+	if ((nb = realloc(r->bounces, (r->nbounces + 1) * sizeof(*nb))) ==
+	    NULL)
+		goto nomem;
+	r->bounces = nb;
+	b = &nb[r->nbounces++];
+	memset(b, 0, sizeof(*b));
+	if ((b->list = strdup(l->addr)) == NULL ||
+	    (b->rcpt = strdup(rcpt)) == NULL ||
+	    (!l->bounce_discard &&
+	    (b->maildir = strdup(l->bounce_maildir)) == NULL) ||
+	    !bounce_members(c, l, verp, b))
+		goto nomem;
+	return PIPE_OK;
+nomem:
+	REPLY("451 4.3.0 temporary local problem");
+	return PIPE_TEMPFAIL;
 }
 
 /* route_rcpt - one envelope recipient into its output(s). */
@@ -431,8 +621,13 @@ route_rcpt(struct pl_ctx *c, struct pipeline_result *r, const char *rcpt,
 		for (j = 0; j < l->nmembers; j++)
 			if (!out_add_rcpt(po, l->members[j]))
 				goto nomem;
+		if (l->verp && !verp_senders(l, po))
+			goto nomem;
 		return PIPE_OK;
 	}
+	case RULE_LIST_BOUNCE:
+		return list_bounce(c, r, &rules->lists[m.index], rcpt, m.addr,
+		    reply, replylen);
 	}
 nomem:
 	REPLY("451 4.3.0 temporary local problem");
@@ -455,6 +650,7 @@ pipeline_process(const struct pipeline_opts *o, const struct pipeline_keys *k,
 	enum dkim_status st;
 
 	memset(r, 0, sizeof(*r));
+	memset(&c, 0, sizeof(c));
 	dkim_buf_init(&clean, 0);
 	dkim_buf_init(&aar, 0);
 	st = dkim_msg_parse(data, len, NULL, &m, why, sizeof(why));
@@ -494,7 +690,6 @@ pipeline_process(const struct pipeline_opts *o, const struct pipeline_keys *k,
 	    !auth_aar_results(&r->auth, o->authserv_id, &aar))
 		goto nomem;
 
-	memset(&c, 0, sizeof(c));
 	c.o = o;
 	c.k = k;
 	c.env = env;
@@ -515,6 +710,7 @@ nomem:
 out:
 	if (rc != PIPE_OK)
 		pipeline_result_free(r);
+	dsn_free(c.dsn);
 	dkim_msg_free(m);
 	dkim_buf_free(&clean);
 	dkim_buf_free(&aar);
@@ -634,7 +830,9 @@ queue_all(struct pipeline *p, struct pipeline_job *job,
 		for (k = 0; k < po->nrcpt; k += per) {
 			struct q_envelope *e = &job->qenv[job->nqenv];
 
-			if (!env_fill(e, po->sender, po->rcpt + k, per, now)) {
+			if (!env_fill(e, po->senders != NULL ?
+			    po->senders[k] : po->sender, po->rcpt + k, per,
+			    now)) {
 				env_clear(e);
 				snprintf(why, whylen, "out of memory");
 				goto undo;
@@ -695,6 +893,102 @@ reply_ids(struct pipeline_job *job)
 		    " and %zu more", job->nqenv - i);
 }
 
+/* A bounce kept: the maildir and the file's name under new/. */
+struct kept {
+	const char *dir;	/* borrowed from the result */
+	char name[1200];
+};
+
+static void unkeep_bounces(const struct kept *kept, size_t n);
+
+/*
+ * keep_bounces - the message of r's bounces durably in each maildir they
+ * name (once per maildir), before the 250; on failure what was written
+ * is taken back and false returns the reason. kept has r->nbounces
+ * entries; *nkept says how many are used.
+ */
+static bool
+keep_bounces(const struct pipeline_result *r, struct kept *kept,
+    size_t *nkept, char *why, size_t whylen)
+{
+	size_t i, j;
+
+	*nkept = 0;
+	for (i = 0; i < r->nbounces; i++) {
+		const char *dir = r->bounces[i].maildir;
+
+		for (j = 0; dir != NULL && j < *nkept; j++)
+			if (strcmp(kept[j].dir, dir) == 0)
+				dir = NULL;
+		if (dir == NULL)
+			continue;
+		kept[*nkept].dir = dir;
+		if (!maildir_deliver(dir, r->bounce_msg.p, r->bounce_msg.len,
+		    kept[*nkept].name, sizeof(kept[*nkept].name), why,
+		    whylen)) {
+			unkeep_bounces(kept, *nkept);
+			*nkept = 0;
+			return false;
+		}
+		(*nkept)++;
+	}
+	return true;
+}
+
+/* unkeep_bounces - remove the files keep_bounces wrote (the 4xx that
+ * follows brings the message again). */
+static void
+unkeep_bounces(const struct kept *kept, size_t n)
+{
+	char path[4096 + 1300];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/new/%s", kept[i].dir,
+		    kept[i].name);
+		unlink(path);
+	}
+}
+
+/* log_bounces - one line per member a bounce is about, or one saying
+ * why none was found; peer text quoted. */
+static void
+log_bounces(const struct pipeline_result *r, const char *id)
+{
+	char q[5][RULES_ADDR_MAX * 2 + 8];
+	size_t i, j;
+
+	for (i = 0; i < r->nbounces; i++) {
+		const struct pipeline_bounce *b = &r->bounces[i];
+
+		log_quote(b->list, strlen(b->list), q[0], sizeof(q[0]));
+		if (b->nmembers == 0) {
+			log_event(LOG_LVL_INFO, id, "event=list_bounce_unparsed "
+			    "list=%s rcpt=%s verp=%s kept=%s reason=%s", q[0],
+			    log_quote(b->rcpt, strlen(b->rcpt), q[1],
+			    sizeof(q[1])), b->verp ? "yes" : "no",
+			    b->maildir ? "maildir" : "discarded",
+			    log_quote(b->why, strlen(b->why), q[2],
+			    sizeof(q[2])));
+			continue;
+		}
+		for (j = 0; j < b->nmembers; j++) {
+			const struct pipeline_bounced *m = &b->members[j];
+
+			log_event(LOG_LVL_INFO, id, "event=list_bounce list=%s "
+			    "member=%s action=%s status=%s diag=%s verp=%s "
+			    "kept=%s", q[0], log_quote(m->member,
+			    strlen(m->member), q[1], sizeof(q[1])),
+			    log_quote(m->action, strlen(m->action), q[2],
+			    sizeof(q[2])), log_quote(m->status,
+			    strlen(m->status), q[3], sizeof(q[3])),
+			    log_quote(m->diag, strlen(m->diag), q[4],
+			    sizeof(q[4])), b->verp ? "yes" : "no",
+			    b->maildir ? "maildir" : "discarded");
+		}
+	}
+}
+
 static void
 run_job(struct pipeline *p, struct pipeline_job *job,
     const struct pipeline_keys *keys, struct dkim_keycache *kc)
@@ -702,8 +996,9 @@ run_job(struct pipeline *p, struct pipeline_job *job,
 	struct pipeline_env env;
 	struct pipeline_result r;
 	struct pipeline_keys pinned;
+	struct kept *kept = NULL;
 	char why[DKIM_WHY_MAX], ipq[80];
-	size_t len = job->size, i, size = 0;
+	size_t len = job->size, i, size = 0, nkept = 0;
 	char *data = read_data(job->fd, len);
 	enum pipeline_rc rc;
 
@@ -738,15 +1033,28 @@ run_job(struct pipeline *p, struct pipeline_job *job,
 	}
 	for (i = 0; i < r.nmsgs; i++)
 		size += r.msgs[i].len;
+	if ((kept = calloc(r.nbounces ? r.nbounces : 1, sizeof(*kept))) ==
+	    NULL || !keep_bounces(&r, kept, &nkept, why, sizeof(why))) {
+		log_event(LOG_LVL_ERR, job->session_id, "bounce=not-kept "
+		    "reason=\"%s\"", kept ? why : "out of memory");
+		snprintf(job->reply, sizeof(job->reply),
+		    "451 4.3.0 cannot keep the bounce now");
+		goto done;
+	}
 	if (!queue_all(p, job, &r, why, sizeof(why))) {
+		unkeep_bounces(kept, nkept);
 		log_event(LOG_LVL_ERR, job->session_id, "queue=failed "
 		    "reason=\"%s\"", why);
 		snprintf(job->reply, sizeof(job->reply),
 		    "451 4.3.0 cannot queue the message now");
 		goto done;
 	}
+	log_bounces(&r, job->session_id);
 	job->queued = job->nqenv > 0;
-	if (job->nqenv == 0)
+	if (job->nqenv == 0 && r.nbounces > 0)
+		snprintf(job->reply, sizeof(job->reply),
+		    "250 2.0.0 Ok: bounce received");
+	else if (job->nqenv == 0)
 		snprintf(job->reply, sizeof(job->reply),
 		    "250 2.0.0 Ok: nothing to deliver");
 	else if (job->nqenv == 1)
@@ -766,9 +1074,11 @@ run_job(struct pipeline *p, struct pipeline_job *job,
 	for (i = 0; i < r.nouts; i++)
 		if (strcmp(r.outs[i].label, "relay") != 0)
 			log_event(LOG_LVL_INFO, job->nqenv ? job->qenv[0].id :
-			    NULL, "rule=\"%s\" sender=<%s> recipients=%zu",
-			    r.outs[i].label, r.outs[i].sender, r.outs[i].nrcpt);
+			    NULL, "rule=\"%s\" sender=<%s> recipients=%zu%s",
+			    r.outs[i].label, r.outs[i].sender, r.outs[i].nrcpt,
+			    r.outs[i].senders ? " verp=yes" : "");
 done:
+	free(kept);
 	pipeline_result_free(&r);
 }
 

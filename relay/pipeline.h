@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "auth.h"
+#include "dsn.h"
 #include "pdns.h"
 #include "queue.h"
 #include "rules.h"
@@ -56,7 +57,7 @@ enum pipeline_rc {
 /*
  * One message to queue: msgs[msg] for sender and the recipients. A list
  * post is queued once per member (per_rcpt), each copy the same sealed
- * bytes.
+ * bytes; under VERP each copy has its own sender (senders).
  */
 struct pipeline_out {
 	size_t msg;		/* index into pipeline_result.msgs */
@@ -64,8 +65,34 @@ struct pipeline_out {
 				 * the list's NAME-bounces address */
 	char **rcpt;
 	size_t nrcpt;
+	char **senders;		/* owned, per_rcpt only: rcpt[i]'s own
+				 * envelope sender (VERP); NULL: sender */
 	bool per_rcpt;
 	char label[RULES_ADDR_MAX + 16];	/* "relay", "list A", "forward A" */
+};
+
+/* A member a bounce is about, with what the report says ("unknown"
+ * when the VERP address named the member but nothing parsed). */
+struct pipeline_bounced {
+	char member[RULES_ADDR_MAX];	/* as the list has it */
+	char action[16];
+	char status[16];
+	char diag[DSN_DIAG_MAX + DSN_TYPE_MAX + 2];	/* "type; text" */
+};
+
+/*
+ * Mail to a list's NAME-bounces address: processed, never relayed. The
+ * message (bounce_msg) is kept in maildir before the 250 and one line is
+ * logged per member (none: why says why no member was found).
+ */
+struct pipeline_bounce {
+	char *list;		/* owned: the list address */
+	char *rcpt;		/* owned: the address it came to */
+	char *maildir;		/* owned: where it is kept; NULL: discard */
+	bool verp;		/* the member came from the VERP address */
+	struct pipeline_bounced *members;	/* owned */
+	size_t nmembers;
+	char why[200];
 };
 
 struct pipeline_result {
@@ -73,6 +100,10 @@ struct pipeline_result {
 	size_t nmsgs;
 	struct pipeline_out *outs;
 	size_t nouts;
+	struct pipeline_bounce *bounces;	/* owned */
+	size_t nbounces;
+	struct dkim_buf bounce_msg;	/* our Received field and what
+					 * arrived: what bounces keep */
 	struct auth_results auth;	/* what arrived */
 };
 
@@ -83,8 +114,9 @@ void pipeline_result_free(struct pipeline_result *r);
  * the message(s) the relay hands on and for whom in r (caller frees with
  * pipeline_result_free on PIPE_OK). Each recipient goes where the rules
  * (keys->rules) send it: a list is expanded to its members, a forward to
- * its addresses, an SRS bounce address back to the original sender.
- * reply gets the SMTP reply text for anything but PIPE_OK.
+ * its addresses, an SRS bounce address back to the original sender;
+ * mail to a list's bounce address is read (policy/dsn.h) into
+ * r->bounces, for the caller to keep and log. reply gets the SMTP reply text for anything but PIPE_OK.
  */
 enum pipeline_rc pipeline_process(const struct pipeline_opts *o,
     const struct pipeline_keys *keys, struct dkim_keycache *kc,

@@ -52,6 +52,7 @@ rcpt_check(const struct relay_config *cfg, bool loopback, const char *sender,
 		return false;
 	case RULE_FORWARD:
 	case RULE_SRS:
+	case RULE_LIST_BOUNCE:	/* bounces come from anyone, <> too */
 		return true;
 	case RULE_SRS_BAD:
 		snprintf(reply, replylen, "550 5.1.1 no such address: %s",

@@ -14,7 +14,8 @@
 
 /*
  * rcpt_check - accept only what a rule claims (never an open relay): a
- * list (from a sender it allows), a forward, a valid SRS address, a
+ * list (from a sender it allows), a list's NAME-bounces[+...] address
+ * (from anyone: bounces), a forward, a valid SRS address, a
  * [domain] block, or anything from a loopback client under the embedded
  * default. Routing tricks in the local part and trailing-dot or literal
  * domains are refused whoever asks. False with a complete SMTP reply

@@ -244,7 +244,8 @@ field_text(const struct relay_config *c, const char *f)
 
 			n += (size_t)snprintf(b + n, sz - n, "%s%s name=%s "
 			    "bounces=%s posters=%s from=%d reply=%d tag=%s "
-			    "id=%s mailto=%s https=%s footer=%s members=",
+			    "id=%s mailto=%s https=%s verp=%s kept=%s "
+			    "footer=%s members=",
 			    i ? " | " : "", l->addr, l->name, l->bounces,
 			    l->posters_any ? "any" : "members",
 			    (int)l->from_rewrite, (int)l->reply_to,
@@ -252,7 +253,9 @@ field_text(const struct relay_config *c, const char *f)
 			    l->list_id ? l->list_id : "-",
 			    l->unsub_mailto ? l->unsub_mailto : "-",
 			    l->unsub_https ? l->unsub_https : "-",
-			    l->footer ? l->footer : "-");
+			    l->verp ? "yes" : "no", l->bounce_discard ?
+			    "discard" : l->bounce_maildir ? l->bounce_maildir :
+			    "(null)", l->footer ? l->footer : "-");
 			for (m = 0; m < l->nmembers; m++)
 				n += (size_t)snprintf(b + n, sz - n, "%s%s",
 				    m ? "," : "", l->members[m]);
@@ -590,20 +593,34 @@ static const struct ok_case ok_cases[] = {
 	    "footer = --\\nTo leave: mail announce-leave\n"
 	    "from_rewrite = always\nreply_to = list\n"
 	    "list_id = Announce <announce.lists.example>\n"
-	    "unsubscribe = mailto:leave-{list} https://lists.example/u?l={list}\n",
+	    "unsubscribe = mailto:leave-{list} https://lists.example/u?l={list}\n"
+	    "verp = no\nbounces = maildir:/var/mail/announce-bounces\n",
 	    { { "lists", "Announce@lists.example name=The Announce List "
 	        "bounces=Announce-bounces@lists.example posters=any from=1 "
 	        "reply=1 tag=[announce] id=Announce <announce.lists.example> "
 	        "mailto=leave-Announce@lists.example "
 	        "https=https://lists.example/u?l=Announce@lists.example "
+	        "verp=no kept=/var/mail/announce-bounces "
 	        "footer=--\nTo leave: mail announce-leave "
 	        "members=a@x.example,b@y.example,c@z.example" } } },
+	{ "[list] bounces = discard; the spool given after the list",
+	    "[list a@lists.example]\nmembers = b@x.example\n"
+	    "bounces = discard\n[list c@lists.example]\nmembers = d@x.example\n"
+	    "[server]\nspool = /srv/spool\n",
+	    { { "lists", "a@lists.example name=a "
+	        "bounces=a-bounces@lists.example posters=members from=0 "
+	        "reply=0 tag=- id=- mailto=- https=- verp=yes kept=discard "
+	        "footer=- members=b@x.example | c@lists.example name=c "
+	        "bounces=c-bounces@lists.example posters=members from=0 "
+	        "reply=0 tag=- id=- mailto=- https=- verp=yes "
+	        "kept=/srv/spool/bounces footer=- members=d@x.example" } } },
 	{ "[list] defaults; members and footer from files",
 	    "[list dev@lists.example]\nmembers = file:@D@/members.txt\n"
 	    "footer = file:@D@/footer.txt\n",
 	    { { "lists", "dev@lists.example name=dev "
 	        "bounces=dev-bounces@lists.example posters=members from=0 "
 	        "reply=0 tag=- id=- mailto=- https=- "
+	        "verp=yes kept=./var/spool/bounces "
 	        "footer=Line one\nLine two\n members=m1@a.example,M2@b.example" } } },
 	{ "[forward] with srs, and [srs] with two secrets",
 	    "[forward bob@corp.example]\nto = bob@home.example\n"
@@ -714,6 +731,14 @@ static const struct err_case err_cases[] = {
 	    "@F@:3: from_rewrite: \"yes\": not dmarc, always or never" },
 	{ "[list a@lists.example]\nmembers = b@x.example\nreply_to = me\n",
 	    0, "@F@:3: reply_to: \"me\": not author, list or none" },
+	{ "[list a@lists.example]\nmembers = b@x.example\nverp = maybe\n",
+	    0, "@F@:3: verp: \"maybe\": not no or yes" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "bounces = /var/mail/b\n", 0,
+	    "@F@:3: bounces: \"/var/mail/b\": not maildir:PATH or discard" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "bounces = maildir:\n", 0,
+	    "@F@:3: bounces: \"maildir:\": not maildir:PATH or discard" },
 	{ "[list a@lists.example]\nmembers = b@x.example\n"
 	    "unsubscribe = http://x.example/u\n", 0,
 	    "@F@:3: unsubscribe: \"http://x.example/u\": not mailto:ADDR or "

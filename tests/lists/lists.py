@@ -58,6 +58,8 @@ DEST = "dest.example"               # members and forward targets (all reach the
 ASCII_FOOTER = "-- \nYou are on the mime list.\nhttps://lists.example/mime\n"
 UTF8_FOOTER = "-- \nListe utf8: Grüße aus Köln, ½ € ✓\nこんにちは\n"
 
+LONG_LOCAL = "l" * 50               # vl-bounces+LOCAL=dest.example: over 64 octets
+
 LG = logging.getLogger("lists-dkimpy")
 LG.propagate = False
 LG.setLevel(logging.CRITICAL)
@@ -195,6 +197,20 @@ reply_to = none
 members = g1@dest.example
 posters = any
 
+# VERP senders (the default), bounces kept in SPOOL/bounces; a member
+# with + and = in its local part, and one too long for a VERP sender
+[list vl@%(lists)s]
+members = v1@dest.example, x+tag=1@dest.example
+members = %(longlocal)s@dest.example
+posters = any
+
+# the plain NAME-bounces sender, bounces kept elsewhere
+[list plainv@%(lists)s]
+members = pv1@dest.example, pv2@dest.example
+posters = any
+verp = no
+bounces = maildir:%(work)s/plainv-bounces
+
 [forward fw@%(lists)s]
 to = fw-dest@dest.example
 srs = yes
@@ -208,7 +224,8 @@ domain = %(srs)s
 secret = %(secret)s
 max_age = 21d
 """ % {"port": port, "host": HOST, "work": work, "dns": dns_port, "sink": sink_port,
-       "lists": LISTS, "lsel": LSEL, "srs": SRS_DOMAIN, "secret": SECRET})
+       "lists": LISTS, "lsel": LSEL, "srs": SRS_DOMAIN, "secret": SECRET,
+       "longlocal": LONG_LOCAL})
     return path
 
 
@@ -787,9 +804,11 @@ def expansion_stage(work, dm, sink):
                                                                  explain(dm, reply)))
     T.check("expansion: every copy byte-identical", len({d for _, d in got}) == 1,
             "%d distinct contents" % len({d for _, d in got}))
-    senders = sorted({e["mail_from"] for e, _ in got})
-    T.check("expansion: envelope sender always-bounces@lists.example on each",
-            senders == ["always-bounces@lists.example"], "senders %r" % senders)
+    bad = [(e["rcpt"], e["mail_from"]) for e, _ in got
+           if e["mail_from"] != verp_sender("always", e["rcpt"][0])]
+    T.check("expansion: each copy's envelope sender is its member's VERP address "
+            "always-bounces+LOCAL=DOMAIN@lists.example", got and not bad,
+            "(rcpt, sender) not as wanted: %r" % bad)
     ids = re.findall(r"\b[0-9A-F]{20,}\b", reply)
     T.check("expansion: the 250 reply names the queue ids (%d)" % len(ids),
             len(set(ids)) == len(ALWAYS_MEMBERS), "reply %r" % reply)
@@ -814,7 +833,7 @@ def expansion_stage(work, dm, sink):
     got = wait_copies(sink, {mid: want}).get(mid, [])
     by = collections.defaultdict(set)
     for e, d in got:
-        by[(e["mail_from"], top_fields(d, "List-Id")[0] if top_fields(d, "List-Id") else None)] \
+        by[(re.sub(r"\+[^@]*@", "@", e["mail_from"]), top_fields(d, "List-Id")[0] if top_fields(d, "List-Id") else None)] \
             .update(r.lower() for r in e["rcpt"])
     wantby = {("dm-bounces@lists.example", "Demo List <dm.lists.example>"): set(DM_MEMBERS),
               ("always-bounces@lists.example", "<always.lists.example>"): set(ALWAYS_MEMBERS)}
@@ -826,7 +845,16 @@ def expansion_stage(work, dm, sink):
     # The same list is expanded per member: the daemon logs the rule.
     T.check("expansion: the daemon logs the list rule with its recipients",
             bool(dm.grep(r'rule="list always@lists.example" sender=<always-bounces@lists.example> '
-                         r'recipients=3')), dm.tail(5))
+                         r'recipients=3 verp=yes')), dm.tail(5))
+
+
+def verp_sender(lst, member):
+    """The VERP sender of member's copy of a post to lst (README: every
+    octet but letters, digits, '.', '-' and '_' as +HH)."""
+    local, dom = member.rsplit("@", 1)
+    enc = lambda s: "".join(c if re.match(r"[A-Za-z0-9._-]", c) else "+%02X" % ord(c) for c in s)
+    v = "%s-bounces+%s=%s" % (lst, enc(local), enc(dom))
+    return (v if len(v) <= 64 else lst + "-bounces") + "@" + LISTS
 
 
 # ---- 4. refusals ----------------------------------------------------------------------------
@@ -1142,6 +1170,137 @@ def srs_stage(work, dm, sink, tool, fwd_senders):
             rc == 0 and back == "bob@orig.example", "%d %r" % (rc, back))
 
 
+# ---- 8. list bounces: VERP, DSNs kept and logged ---------------------------------------------
+
+VL_MEMBERS = ["v1@dest.example", "x+tag=1@dest.example", LONG_LOCAL + "@dest.example"]
+
+
+def dsn_for(rcpt, failed, status, diag, mid):
+    """A Postfix-shaped RFC 3464 report sent to rcpt about failed."""
+    return mid, D.crlf(
+        "From: MAILER-DAEMON@dest.example (Mail Delivery System)\nTo: <%s>\n"
+        "Subject: Undelivered Mail Returned to Sender\n"
+        "Date: Mon, 02 Sep 2024 10:06:00 +0000\nMessage-ID: %s\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/report; report-type=delivery-status;\n"
+        "\tboundary=\"ABC.1725271560/mx.dest.example\"\n\n"
+        "--ABC.1725271560/mx.dest.example\nContent-Type: text/plain\n\n"
+        "Your message could not be delivered.\n\n"
+        "--ABC.1725271560/mx.dest.example\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.dest.example\n\n"
+        "Final-Recipient: rfc822; %s\nOriginal-Recipient: rfc822;%s\nAction: failed\n"
+        "Status: %s\nDiagnostic-Code: smtp; %s\n\n"
+        "--ABC.1725271560/mx.dest.example\nContent-Type: text/rfc822-headers\n\n"
+        "From: alice@none.example\nSubject: a post\n\n"
+        "--ABC.1725271560/mx.dest.example--\n" % (rcpt, mid, failed, failed, status, diag))
+
+
+def kept_in(maildir, mid):
+    """Files under maildir/new holding Message-ID mid."""
+    new = os.path.join(maildir, "new")
+    if not os.path.isdir(new):
+        return []
+    out = []
+    for f in sorted(os.listdir(new)):
+        with open(os.path.join(new, f), "rb") as fh:
+            if mid.encode() in fh.read():
+                out.append(f)
+    return out
+
+
+def bounce_line(dm, pattern):
+    D.wait_for(lambda: dm.grep(pattern), 5)
+    return dm.grep(pattern)
+
+
+def bounces_stage(work, dm, sink):
+    spool_bounces = os.path.join(work, "spool", "bounces")
+    # A post goes out with VERP senders; the too-long one falls back.
+    mid, data = make_msg(work, "verp", addr("vl"), "", D.crlf("to the vl list\n"))
+    m, rr, fin = post(dm.port, "alice@none.example", [addr("vl")], data)
+    got = wait_copies(sink, {mid: len(VL_MEMBERS)}).get(mid, [])
+    senders = {e["rcpt"][0].lower(): e["mail_from"] for e, _ in got}
+    want = {r.lower(): verp_sender("vl", r) for r in VL_MEMBERS}
+    T.check("bounces: each copy goes from its member's VERP address (x+tag=1 as "
+            "x+2Btag+3D1; a sender over 64 octets as vl-bounces@)",
+            senders == want and want["x+tag=1@dest.example"] ==
+            "vl-bounces+x+2Btag+3D1=dest.example@lists.example" and
+            want[LONG_LOCAL + "@dest.example"] == "vl-bounces@lists.example",
+            "got %r\nwant %r" % (senders, want))
+    # A DSN back to one member's VERP address.
+    v = senders.get("x+tag=1@dest.example", verp_sender("vl", "x+tag=1@dest.example"))
+    bmid, bdata = dsn_for(v, "x+tag=1@dest.example", "5.1.1",
+                          "550 5.1.1 <x+tag=1@dest.example>: user unknown", new_mid("dsn"))
+    m, rr, fin = post(dm.port, "", [v], bdata)
+    T.check("bounces: a DSN from <> to the VERP address: 250 at RCPT and DATA",
+            rr[0][0] == 250 and fin is not None and fin[0] == 250, "RCPT %r DATA %r" % (rr, fin))
+    lines = bounce_line(dm, r'event=list_bounce list=vl@lists.example member="?x\+tag=1@dest.example"? ')
+    T.check("bounces: the log names the member, action, status, diagnostic and verp=yes",
+            any("action=failed status=5.1.1" in ln and "verp=yes" in ln and
+                "user unknown" in ln for ln in lines), "log: %r\n%s" % (lines, dm.tail(5)))
+    T.check("bounces: the DSN is in SPOOL/bounces", len(kept_in(spool_bounces, bmid)) == 1,
+            "files %r" % kept_in(spool_bounces, bmid))
+    # Not a DSN: an auto-reply to the plain bounce address, from a
+    # sender who is no member.
+    amid = new_mid("autoreply")
+    adata = D.crlf("From: Bob <bob@dest.example>\nTo: vl-bounces@lists.example\n"
+                   "Subject: Out of office\nAuto-Submitted: auto-replied\n"
+                   "Message-ID: %s\n\nI am away.\n" % amid)
+    m, rr, fin = post(dm.port, "bob@dest.example", ["vl-bounces@lists.example"], adata)
+    T.check("bounces: a non-DSN from a non-member to vl-bounces@: 250",
+            rr[0][0] == 250 and fin is not None and fin[0] == 250, "RCPT %r DATA %r" % (rr, fin))
+    lines = bounce_line(dm, r"event=list_bounce_unparsed list=vl@lists.example "
+                            r"rcpt=vl-bounces@lists.example")
+    T.check("bounces: it gives list_bounce_unparsed with the reason", any(
+        "not a DSN" in ln for ln in lines), "log: %r" % lines)
+    T.check("bounces: and is kept too", len(kept_in(spool_bounces, amid)) == 1,
+            "files %r" % kept_in(spool_bounces, amid))
+    # A VERP address that decodes to no member: accepted, not attributed.
+    jmid, jdata = dsn_for("vl-bounces+junk@lists.example", "stranger@dest.example", "5.0.0",
+                          "550 no", new_mid("junk"))
+    m, rr, fin = post(dm.port, "", ["vl-bounces+junk@lists.example"], jdata)
+    T.check("bounces: vl-bounces+junk@: 250, unparsed (no member in the report)",
+            fin is not None and fin[0] == 250 and
+            bool(bounce_line(dm, r"event=list_bounce_unparsed .*rcpt=vl-bounces\+junk@")),
+            "RCPT %r DATA %r" % (rr, fin))
+    # The bounce address of no list stays refused: no open relay.
+    c = D.Client(dm.port)
+    c.cmd("EHLO bounce.dest.example")
+    c.cmd("MAIL FROM:<>")
+    r1 = c.cmd("RCPT TO:<nolist-bounces@lists.example>")
+    r2 = c.cmd("RCPT TO:<vl-bounces+v1=dest.example@elsewhere.example>")
+    c.close()
+    T.check("bounces: NAME-bounces of no list, or at another domain: 550",
+            r1[0] == 550 and r2[0] == 550, "%r %r" % (r1, r2))
+    # verp = no: the plain sender, the member found by Final-Recipient.
+    mid, data = make_msg(work, "plainv", addr("plainv"), "", D.crlf("to plainv\n"))
+    m, rr, fin = post(dm.port, "alice@none.example", [addr("plainv")], data)
+    got = wait_copies(sink, {mid: 2}).get(mid, [])
+    T.check("bounces: verp = no: every copy from plainv-bounces@lists.example",
+            len(got) == 2 and {e["mail_from"] for e, _ in got} == {"plainv-bounces@lists.example"},
+            "senders %r" % [e["mail_from"] for e, _ in got])
+    pmid, pdata = dsn_for("plainv-bounces@lists.example", "PV2@dest.example", "5.2.2",
+                          "552 mailbox full", new_mid("dsn-plain"))
+    m, rr, fin = post(dm.port, "", ["plainv-bounces@lists.example"], pdata)
+    lines = bounce_line(dm, r"event=list_bounce list=plainv@lists.example member=pv2@dest.example ")
+    T.check("bounces: verp = no: the DSN is attributed by its Final-Recipient (verp=no)",
+            fin is not None and fin[0] == 250 and
+            any("status=5.2.2" in ln and "verp=no" in ln for ln in lines),
+            "DATA %r log %r" % (fin, lines))
+    T.check("bounces: kept in the list's own maildir",
+            len(kept_in(os.path.join(work, "plainv-bounces"), pmid)) == 1 and
+            not kept_in(spool_bounces, pmid), "")
+    # Nothing of any bounce went onward, and no bounce of a bounce.
+    time.sleep(1)
+    onward = [x for x in (bmid, amid, jmid, pmid) if copies_of(sink, x)]
+    T.check("bounces: nothing delivered onward", not onward, "delivered: %r" % onward)
+    ids = [re.search(r" (\S+): event=list_bounce", ln).group(1)
+           for ln in dm.grep(r"event=list_bounce")]
+    queued = [ln for ln in dm.grep(r"session=\S+ .* queued=") if
+              re.search(r"session=(\S+)", ln).group(1) in ids and "queued=0 " not in ln]
+    T.check("bounces: nothing queued for them (queued=0 in each session's line)",
+            len(ids) >= 4 and not queued, "ids %r, queued: %r" % (ids, queued))
+
+
 # ---- main -----------------------------------------------------------------------------------
 
 def main():
@@ -1184,7 +1343,8 @@ def main():
                   ("SIGHUP", lambda: sighup_stage(work, dm, sink)),
                   ("forwards", lambda: fwd.update(forward_stage(work, dm, sink, zone) or {})),
                   ("SRS", lambda: srs_stage(work, dm, sink, tool, fwd)),
-                  ("reload race", lambda: reload_race_stage(work, dm, sink))]
+                  ("reload race", lambda: reload_race_stage(work, dm, sink)),
+                  ("bounces", lambda: bounces_stage(work, dm, sink))]
         for name, fn in stages:
             print("--- %s" % name, flush=True)
             try:

@@ -160,9 +160,9 @@ def main():
                   isinstance(j[side]["dkim"], list) and
                   {"result", "reason", "domain", "policy", "aligned_by"} <= set(j[side]["dmarc"]),
                   repr(j[side]))
-        check("JSON: rcpt, rule and the list's bounces address as the sender",
+        check("JSON: rcpt, rule and the first member's VERP bounces address as the sender",
               j["rcpt"] == "talk@lists.example" and j["rule"] == "list talk@lists.example" and
-              j["sender"] == "talk-bounces@lists.example", repr(j))
+              j["sender"] == "talk-bounces+bob=example.net@lists.example", repr(j))
         check("JSON: the unpublished relay key is noted", "not in DNS" in j.get("note", ""),
               repr(j.get("note")))
         check("JSON: the list's post survives by its own signature (From rewritten for p=reject)",
@@ -223,7 +223,7 @@ def main():
     check("text: exit 0, the header line, BEFORE and AFTER columns",
           rc == 0 and lines and lines[0].startswith("recipient talk@lists.example (list "
                                                     "talk@lists.example), envelope sender "
-                                                    "<talk-bounces@lists.example>") and
+                                                    "<talk-bounces+bob=example.net@lists.example>") and
           any("BEFORE (as it arrived)" in ln and "AFTER (as downstream sees it)" in ln
               for ln in lines), out + err)
     rows = {ln.split()[0]: ln for ln in lines if ln[:1].isalpha() and len(ln.split()) > 1}
