@@ -66,6 +66,8 @@ struct relay {
 	int64_t stop_deadline;
 	struct pipeline_keys bounce_keys;	/* under cfg_mu: signs bounces */
 	struct dmarc_psl *psl;		/* [policy] dmarc = rfc7489 */
+	uint64_t reload_txn;		/* loop thread: smtpd_next_txn_serial
+					 * at the last reload */
 };
 
 /* --------------------------------------------------------------- keys */
@@ -235,20 +237,24 @@ message_hook(void *arg, struct smtpd_txn *txn)
 	job->token = txn;
 	/*
 	 * A reload between RCPT and the end of DATA may have dropped a rule
-	 * that took a recipient (a list removed, say). Check them again under
-	 * the rules in force now and pin those rules to the job, so that the
-	 * pipeline routes by the same rules; a recipient they no longer take
-	 * gets the whole message deferred, and the retry meets the new
-	 * rules at RCPT.
+	 * that took a recipient (a list removed, say). If one happened since
+	 * this transaction's MAIL, check the recipients again under the
+	 * rules in force now. Either way pin those rules to the job, so that
+	 * the pipeline routes by the rules the recipients were accepted
+	 * under; a recipient they no longer take gets the whole message
+	 * deferred, and the retry meets the new rules at RCPT.
 	 */
+	k = job->nrcpt;
 	pthread_mutex_lock(&r->cfg_mu);
-	for (k = 0; k < job->nrcpt; k++) {
-		char why[256];
+	if (smtpd_txn_serial(txn) < r->reload_txn)
+		for (k = 0; k < job->nrcpt; k++) {
+			char why[256];
 
-		if (!rcpt_check(r->cfg, peer->loopback, job->sender,
-		    job->rcpt[k], (int64_t)time(NULL), why, sizeof(why)))
-			break;
-	}
+			if (!rcpt_check(r->cfg, peer->loopback, job->sender,
+			    job->rcpt[k], (int64_t)time(NULL), why,
+			    sizeof(why)))
+				break;
+		}
 	if (k == job->nrcpt)
 		job->rules = rules_ref(r->cfg->rules);
 	pthread_mutex_unlock(&r->cfg_mu);
@@ -441,6 +447,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		r->cfg->rules = nc->rules;
 		nc->rules = ru;
 	}
+	/* Transactions begun before now are checked again at the end of
+	 * DATA (message_hook). */
+	r->reload_txn = smtpd_next_txn_serial(r->sd);
 	pthread_mutex_unlock(&r->cfg_mu);
 	config_free(nc);
 	log_event(LOG_LVL_INFO, NULL, "event=reload result=ok");

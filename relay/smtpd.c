@@ -159,6 +159,7 @@ struct smtpd_txn {
 	char *reply;		/* owned; set by smtpd_txn_done */
 	struct spool_file *file;	/* owned: the message, from DATA on */
 	size_t size;		/* its first size bytes */
+	uint64_t serial;	/* the server's count of MAILs before it */
 	struct smtpd_txn *next;	/* in the done queue */
 };
 
@@ -204,6 +205,7 @@ struct smtpd {
 	unsigned nsessions;
 	struct peer_count *peers[PEER_BUCKETS];	/* owned, by address */
 	unsigned long serial;
+	uint64_t ntxn;			/* MAIL commands accepted so far */
 	struct wake *done_wake;		/* owned; woken by smtpd_txn_done */
 	struct smtpd_doneq *q;		/* shared, reference counted */
 	struct spool_file *spool_free;	/* owned: files kept for reuse */
@@ -501,6 +503,18 @@ const char *
 smtpd_txn_sender(const struct smtpd_txn *t)
 {
 	return t->sender;
+}
+
+uint64_t
+smtpd_txn_serial(const struct smtpd_txn *t)
+{
+	return t->serial;
+}
+
+uint64_t
+smtpd_next_txn_serial(const struct smtpd *srv)
+{
+	return srv->ntxn;
 }
 
 size_t
@@ -965,6 +979,7 @@ cmd_mail(struct session *s, const char *arg, size_t n)
 		return;
 	}
 	t->sess = s;
+	t->serial = s->srv->ntxn++;
 	s->txn = t;
 	set_state(s, S_MAIL);
 	log_event(LOG_LVL_INFO, s->peer.session_id,

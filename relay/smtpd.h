@@ -76,6 +76,15 @@ const struct smtpd_peer *smtpd_txn_peer(const struct smtpd_txn *t);
 const char *smtpd_txn_sender(const struct smtpd_txn *t); /* "" if null */
 size_t smtpd_txn_nrcpt(const struct smtpd_txn *t);
 const char *smtpd_txn_rcpt(const struct smtpd_txn *t, size_t i);
+/*
+ * smtpd_txn_serial - the transaction's place in the order of MAIL
+ * commands the server accepted (0 for the first); smtpd_next_txn_serial
+ * is the number the next one will get. Both on the loop thread: a caller
+ * that notes smtpd_next_txn_serial when it changes something can tell,
+ * at the end of DATA, whether the transaction began after that change.
+ */
+uint64_t smtpd_txn_serial(const struct smtpd_txn *t);
+uint64_t smtpd_next_txn_serial(const struct smtpd *s);
 
 /*
  * smtpd_txn_data - the spool file holding the message: its first *len

@@ -385,15 +385,25 @@ def t_transaction(srv):
     c.cmd(b"DATA", 354)
     c.send(MSG + b".\r\n")
     r = c.expect(250)
-    body, env = srv.message(r)
-    check(body == MSG and env["from"] == [""], "second: %r %r" % (body, env))
+    body, env2 = srv.message(r)
+    check(body == MSG and env2["from"] == [""], "second: %r %r" % (body, env2))
+    # Each MAIL is numbered in order (smtpd_txn_serial), one abandoned
+    # by RSET too.
+    first = int(env["serial"][0])
+    check(int(env2["serial"][0]) == first + 1,
+          "serials %r then %r" % (env["serial"], env2["serial"]))
+    c.cmd(b"MAIL FROM:<a@example.org>", 250)
+    c.cmd(b"RSET", 250)
     # An empty message is a message too.
     c.cmd(b"MAIL FROM:<a@example.org>", 250)
     c.cmd(b"RCPT TO:<d@example.net>", 250)
     c.cmd(b"DATA", 354)
     c.send(b".\r\n")
-    body, _ = srv.message(c.expect(250))
+    body, env3 = srv.message(c.expect(250))
     check(body == b"", "empty message stored as %r" % body)
+    check(int(env3["serial"][0]) == first + 3,
+          "serial %r after %d and an abandoned MAIL" % (env3["serial"],
+                                                         first + 1))
     # HELO (no ESMTP): a transaction works, parameters do not.
     c.cmd(b"HELO old.example.org", 250)
     c.cmd(b"MAIL FROM:<a@example.org> SIZE=10", 555)

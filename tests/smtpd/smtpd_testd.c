@@ -127,8 +127,9 @@ deliver(void *arg)
 	snprintf(emltmp, sizeof(emltmp), "%s/%lu.eml.tmp", t->outdir, n);
 	f = fopen(tmp, "w");
 	if (f) {
-		fprintf(f, "from=%s\nhelo=%s\ntls=%d\naddr=%s\n", from, p->helo,
-		    p->tls, p->addr);
+		fprintf(f, "from=%s\nhelo=%s\ntls=%d\naddr=%s\nserial=%llu\n",
+		    from, p->helo, p->tls, p->addr,
+		    (unsigned long long)smtpd_txn_serial(j->txn));
 		for (i = 0; i < smtpd_txn_nrcpt(j->txn); i++)
 			fprintf(f, "rcpt=%s\n", smtpd_txn_rcpt(j->txn, i));
 		fclose(f);
