@@ -44,6 +44,8 @@ struct rules_list {
 	char *subject_tag;	/* or NULL */
 	char *footer;		/* text, or NULL */
 	enum rules_from from_rewrite;
+	bool dmarc_relay;	/* dmarc_reject = relay: relay posts that fail
+				 * a DMARC reject policy (default: refuse) */
 	enum rules_reply_to reply_to;
 	char *list_id;		/* or NULL: derived from addr */
 	char *unsub_mailto;	/* address (no "mailto:"), or NULL */

@@ -1218,17 +1218,35 @@ choice(struct loader *L, const struct key_def *k, const char *v,
 	return bad(L, k, v, reason);
 }
 
+/* set_two - a key with two spellings: o[0] sets *field false, o[1] true. */
 static bool
-set_posters(struct loader *L, const struct key_def *k, void *field,
-    const char *v)
+set_two(struct loader *L, const struct key_def *k, void *field,
+    const char *v, const char *const o[2])
 {
-	static const char *const o[] = { "members", "any" };
 	int i;
 
 	if (!choice(L, k, v, o, 2, &i))
 		return false;
 	*(bool *)field = i == 1;
 	return true;
+}
+
+static bool
+set_posters(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	static const char *const o[] = { "members", "any" };
+
+	return set_two(L, k, field, v, o);
+}
+
+static bool
+set_dmarc_reject(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	static const char *const o[] = { "refuse", "relay" };
+
+	return set_two(L, k, field, v, o);
 }
 
 /* In the order of enum rules_from and enum rules_reply_to. */
@@ -1255,12 +1273,8 @@ set_yesno(struct loader *L, const struct key_def *k, void *field,
     const char *v)
 {
 	static const char *const o[] = { "no", "yes" };
-	int i;
 
-	if (!choice(L, k, v, o, 2, &i))
-		return false;
-	*(bool *)field = i == 1;
-	return true;
+	return set_two(L, k, field, v, o);
 }
 
 /* A one-line text for a header field: printable, no line breaks. */
@@ -1674,6 +1688,7 @@ static const struct key_def list_keys[] = {
 	{ "subject_tag", set_text, LST(subject_tag), 0, 0, false },
 	{ "footer", set_footer, LST(footer), 0, 0, false },
 	{ "from_rewrite", set_from_rewrite, LST(from_rewrite), 0, 0, false },
+	{ "dmarc_reject", set_dmarc_reject, LST(dmarc_relay), 0, 0, false },
 	{ "reply_to", set_reply_to, LST(reply_to), 0, 0, false },
 	{ "list_id", set_text, LST(list_id), 0, 0, false },
 	{ "unsubscribe", set_unsubscribe, 0, 0, 0, true },

@@ -308,6 +308,14 @@ out_add_rcpt(struct pipeline_out *po, const char *addr)
 	return true;
 }
 
+/* dmarc_failed - the message failed DMARC here, SPF included
+ * (`arcrelay survive` without an envelope cannot tell). */
+static bool
+dmarc_failed(const struct auth_results *res)
+{
+	return res->have_envelope && res->dmarc.result == DMARC_RES_FAIL;
+}
+
 /* rewrite_from - does this list rewrite From for this message? */
 static bool
 rewrite_from(const struct rules_list *l, const struct auth_results *res)
@@ -320,6 +328,12 @@ rewrite_from(const struct rules_list *l, const struct auth_results *res)
 	case RULES_FROM_DMARC:
 		break;
 	}
+	/* A post that fails DMARC keeps its From: under the list's domain
+	 * it would pass downstream, vouched for by the list, although its
+	 * author's domain disowns it. Downstream then applies that
+	 * domain's policy as if there were no list. */
+	if (dmarc_failed(res))
+		return false;
 	/* When the policy could not be learnt, assume the strict one: a
 	 * needless rewrite costs less than a rejected post. */
 	return res->dmarc.policy == DMARC_POLICY_QUARANTINE ||
@@ -599,6 +613,21 @@ route_rcpt(struct pl_ctx *c, struct pipeline_result *r, const char *rcpt,
 		if (rules_list_loop(l, c->content, c->len)) {
 			REPLY("550 5.4.6 mail loop: the message already "
 			    "carries the List-Id of %s", l->addr);
+			return PIPE_REJECT;
+		}
+		/*
+		 * The author's domain asks receivers to reject mail that
+		 * fails DMARC (p=reject, not lowered by t=y or pct=), and the
+		 * list is the receiver: its copies would only be rejected by
+		 * each member's server, and bounce to the list.
+		 * X.7.26: several authentication checks failed (RFC 7372).
+		 */
+		if (dmarc_failed(&r->auth) &&
+		    r->auth.dmarc.disposition == DMARC_POLICY_REJECT &&
+		    !l->dmarc_relay) {
+			REPLY("550 5.7.26 the author's domain publishes a "
+			    "DMARC policy of reject, and this message fails "
+			    "DMARC");
 			return PIPE_REJECT;
 		}
 		dkim_buf_init(&mod, (size_t)1 << 31);

@@ -243,12 +243,14 @@ field_text(const struct relay_config *c, const char *f)
 			size_t m;
 
 			n += (size_t)snprintf(b + n, sz - n, "%s%s name=%s "
-			    "bounces=%s posters=%s from=%d reply=%d tag=%s "
+			    "bounces=%s posters=%s from=%d dmarc=%s reply=%d "
+			    "tag=%s "
 			    "id=%s mailto=%s https=%s verp=%s kept=%s "
 			    "footer=%s members=",
 			    i ? " | " : "", l->addr, l->name, l->bounces,
 			    l->posters_any ? "any" : "members",
-			    (int)l->from_rewrite, (int)l->reply_to,
+			    (int)l->from_rewrite, l->dmarc_relay ? "relay" :
+			    "refuse", (int)l->reply_to,
 			    l->subject_tag ? l->subject_tag : "-",
 			    l->list_id ? l->list_id : "-",
 			    l->unsub_mailto ? l->unsub_mailto : "-",
@@ -591,13 +593,13 @@ static const struct ok_case ok_cases[] = {
 	    "members = A@X.EXAMPLE c@z.example\nname = The Announce List\n"
 	    "posters = any\nsubject_tag = [announce]\n"
 	    "footer = --\\nTo leave: mail announce-leave\n"
-	    "from_rewrite = always\nreply_to = list\n"
+	    "from_rewrite = always\ndmarc_reject = relay\nreply_to = list\n"
 	    "list_id = Announce <announce.lists.example>\n"
 	    "unsubscribe = mailto:leave-{list} https://lists.example/u?l={list}\n"
 	    "verp = no\nbounces = maildir:/var/mail/announce-bounces\n",
 	    { { "lists", "Announce@lists.example name=The Announce List "
 	        "bounces=Announce-bounces@lists.example posters=any from=1 "
-	        "reply=1 tag=[announce] id=Announce <announce.lists.example> "
+	        "dmarc=relay reply=1 tag=[announce] id=Announce <announce.lists.example> "
 	        "mailto=leave-Announce@lists.example "
 	        "https=https://lists.example/u?l=Announce@lists.example "
 	        "verp=no kept=/var/mail/announce-bounces "
@@ -609,17 +611,17 @@ static const struct ok_case ok_cases[] = {
 	    "[server]\nspool = /srv/spool\n",
 	    { { "lists", "a@lists.example name=a "
 	        "bounces=a-bounces@lists.example posters=members from=0 "
-	        "reply=0 tag=- id=- mailto=- https=- verp=yes kept=discard "
+	        "dmarc=refuse reply=0 tag=- id=- mailto=- https=- verp=yes kept=discard "
 	        "footer=- members=b@x.example | c@lists.example name=c "
 	        "bounces=c-bounces@lists.example posters=members from=0 "
-	        "reply=0 tag=- id=- mailto=- https=- verp=yes "
+	        "dmarc=refuse reply=0 tag=- id=- mailto=- https=- verp=yes "
 	        "kept=/srv/spool/bounces footer=- members=d@x.example" } } },
 	{ "[list] defaults; members and footer from files",
 	    "[list dev@lists.example]\nmembers = file:@D@/members.txt\n"
 	    "footer = file:@D@/footer.txt\n",
 	    { { "lists", "dev@lists.example name=dev "
 	        "bounces=dev-bounces@lists.example posters=members from=0 "
-	        "reply=0 tag=- id=- mailto=- https=- "
+	        "dmarc=refuse reply=0 tag=- id=- mailto=- https=- "
 	        "verp=yes kept=./var/spool/bounces "
 	        "footer=Line one\nLine two\n members=m1@a.example,M2@b.example" } } },
 	{ "[forward] with srs, and [srs] with two secrets",
@@ -729,6 +731,9 @@ static const struct err_case err_cases[] = {
 	{ "[list a@lists.example]\nmembers = b@x.example\n"
 	    "from_rewrite = yes\n", 0,
 	    "@F@:3: from_rewrite: \"yes\": not dmarc, always or never" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "dmarc_reject = accept\n", 0,
+	    "@F@:3: dmarc_reject: \"accept\": not refuse or relay" },
 	{ "[list a@lists.example]\nmembers = b@x.example\nreply_to = me\n",
 	    0, "@F@:3: reply_to: \"me\": not author, list or none" },
 	{ "[list a@lists.example]\nmembers = b@x.example\nverp = maybe\n",

@@ -15,9 +15,10 @@
 
 static char *members[] = { "m1@dest.example", "x+tag=1@dest.example",
     "o'neil!x@dest.example", "UP.Case@Dest.Example" };
-static struct rules_list list = { "talk@lists.example", "talk", members, 4,
-    NULL, false, NULL, NULL, RULES_FROM_DMARC, RULES_REPLY_AUTHOR, NULL,
-    NULL, NULL, "talk-bounces@lists.example", true, false, NULL };
+static struct rules_list list = { .addr = "talk@lists.example",
+    .name = "talk", .members = members, .nmembers = 4,
+    .from_rewrite = RULES_FROM_DMARC, .reply_to = RULES_REPLY_AUTHOR,
+    .bounces = "talk-bounces@lists.example", .verp = true };
 
 /* 64 octets of local part: talk-bounces+ is 13, "=dest.example" 13 */
 #define L38 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"

@@ -192,6 +192,12 @@ posters = any
 from_rewrite = never
 reply_to = none
 
+# relays posts that fail DMARC under p=reject (dmarc_stage)
+[list lax@%(lists)s]
+members = lax1@dest.example
+posters = any
+dmarc_reject = relay
+
 # removed by a reload in the middle of a transaction (reload_race_stage)
 [list gone@%(lists)s]
 members = g1@dest.example
@@ -910,6 +916,45 @@ def refusal_stage(work, dm, sink):
             "List-Id %r" % (top_fields(got[0][1], "List-Id") if got else None))
 
 
+def dmarc_stage(work, dm, sink):
+    """Posts that fail DMARC on arrival (unsigned, the envelope at another
+    domain): refused under p=reject unless dmarc_reject = relay, and never
+    given the list's From."""
+    plain = "MIME-Version: 1.0\nContent-Type: text/plain\n"
+    refused = []
+    for lst in ("mime", "never", "always"):
+        mid, data = make_msg(work, "spoof-" + lst, addr(lst), plain, D.crlf("spoof\n"),
+                             author="reject.example", sign=False)
+        m, rr, fin = post(dm.port, "mallory@none.example", [addr(lst)], data)
+        T.check("dmarc: a post failing p=reject to %s: 550 5.7.26 at the end of DATA" % lst,
+                rr[0][0] == 250 and fin is not None and fin[0] == 550 and "5.7.26" in fin[1],
+                "RCPT %r DATA %r" % (rr, fin))
+        refused.append(mid)
+    # Relayed with dmarc_reject = relay, From as it came; and a post failing
+    # p=quarantine (quar.example) goes on, From kept, on a dmarc list.
+    want = {}
+    for lst, author in (("lax", "reject.example"), ("mime", "quar.example")):
+        mid, data = make_msg(work, "fail-" + lst, addr(lst), plain, D.crlf("fails DMARC\n"),
+                             author=author, sign=False)
+        m, rr, fin = post(dm.port, "mallory@none.example", [addr(lst)], data)
+        T.check("dmarc: a post failing p=%s to %s: 250" % (AUTHORS[author][1], lst),
+                fin is not None and fin[0] == 250, "RCPT %r DATA %r" % (rr, fin))
+        want[mid] = (lst, author, data)
+    got = wait_copies(sink, dict((m, {"lax": 1, "mime": 2}[v[0]]) for m, v in want.items()))
+    for mid, (lst, author, data) in want.items():
+        c = got.get(mid, [])
+        froms = [top_fields(d, "From") for _, d in c]
+        T.check("dmarc: the post failing p=%s via %s keeps its From, no X-Original-From"
+                % (AUTHORS[author][1], lst),
+                bool(c) and all(f == top_fields(data, "From") for f in froms) and
+                not any(top_fields(d, "X-Original-From") for _, d in c),
+                "From fields %r, original %r" % (froms, top_fields(data, "From")))
+    time.sleep(1)
+    T.check("dmarc: nothing of the refused posts delivered",
+            not any(copies_of(sink, mid) for mid in refused),
+            "the sink got %r" % [mid for mid in refused if copies_of(sink, mid)])
+
+
 # ---- 5. members file on SIGHUP ---------------------------------------------------------------
 
 def reload(dm):
@@ -1340,6 +1385,7 @@ def main():
                   ("list options", lambda: options_stage(work, dm, sink, zone)),
                   ("expansion", lambda: expansion_stage(work, dm, sink)),
                   ("refusals", lambda: refusal_stage(work, dm, sink)),
+                  ("DMARC failures", lambda: dmarc_stage(work, dm, sink)),
                   ("SIGHUP", lambda: sighup_stage(work, dm, sink)),
                   ("forwards", lambda: fwd.update(forward_stage(work, dm, sink, zone) or {})),
                   ("SRS", lambda: srs_stage(work, dm, sink, tool, fwd)),

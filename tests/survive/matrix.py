@@ -103,7 +103,7 @@ PATHS = [
      "[forward fw@%s]\nto = carol@example.net\nsrs = yes\n" % ALIAS_DOMAIN),
     ("list-never", "raw@" + LISTS, "dave@example.net",
      "[list raw@%s]\nmembers = dave@example.net\nposters = any\nsubject_tag = [raw]\n"
-     "footer = --\\nThe raw list.\nfrom_rewrite = never\n" % LISTS),
+     "footer = --\\nThe raw list.\nfrom_rewrite = never\ndmarc_reject = relay\n" % LISTS),
     ("fwd-plain", "fwplain@" + ALIAS_DOMAIN, "erin@example.net",
      "[forward fwplain@%s]\nto = erin@example.net\nsrs = no\n" % ALIAS_DOMAIN),
 ]
@@ -112,6 +112,7 @@ ADK = "survives-aligned-dkim"
 NOP = "survives-no-policy"
 ARC = "survives-if-arc-trusted"
 FAIL = "fails"
+REFUSED = "refused"     # 550 5.7.26 at the end of DATA; survive: fails
 # The matrix: what a downstream receiver makes of each cell, and why.
 #  list+rewrite: the footer breaks the author's signature; From is
 #    rewritten to the list only for p=quarantine/reject (the spoof has
@@ -121,14 +122,17 @@ FAIL = "fails"
 #    still aligns; SPF passes for the SRS domain or fails for the author's,
 #    and aligns with neither; an unsigned author needs ARC.
 #  list-never: nothing aligns after the footer and the subject tag.
-#  spoofed: it failed DMARC on arrival, so ARC cannot vouch for it.
+#  spoofed: it failed DMARC on arrival, so ARC cannot vouch for it. The
+#    list+rewrite list refuses it (p=reject, dmarc_reject = refuse by
+#    default) rather than pass it off under its own domain; list-never
+#    relays it (dmarc_reject = relay) with From as it came.
 EXPECT = {
     "p=none":       {"list+rewrite": ARC, "fwd+srs": ADK, "list-never": ARC, "fwd-plain": ADK},
     "p=quarantine": {"list+rewrite": ADK, "fwd+srs": ADK, "list-never": ARC, "fwd-plain": ADK},
     "p=reject":     {"list+rewrite": ADK, "fwd+srs": ADK, "list-never": ARC, "fwd-plain": ADK},
     "spf-only":     {"list+rewrite": ADK, "fwd+srs": ARC, "list-never": ARC, "fwd-plain": ARC},
     "no-dmarc":     {"list+rewrite": NOP, "fwd+srs": NOP, "list-never": NOP, "fwd-plain": NOP},
-    "spoofed":      {"list+rewrite": ADK, "fwd+srs": FAIL, "list-never": FAIL, "fwd-plain": FAIL},
+    "spoofed":      {"list+rewrite": REFUSED, "fwd+srs": FAIL, "list-never": FAIL, "fwd-plain": FAIL},
 }
 # The SPF result downstream sees, by path (the envelope sender's domain).
 EXPECT_SPF = {"list+rewrite": "pass", "fwd+srs": "pass", "list-never": "pass",
@@ -565,14 +569,24 @@ def run(arcrelay, work, dm, sink, config, config7489, zonefile, keys):
             with open(f, "wb") as fh:
                 fh.write(data)
             r, fin = send(dm.port, mail_from_of(a), p[1], data)
+            if EXPECT[a[0]][p[0]] == REFUSED:
+                refused_cell(arcrelay, config, zonefile, a, p, f, r, fin, dm)
+                continue
             ok = r[0] == 250 and fin is not None and fin[0] == 250
             T.check("daemon accepts %s via %s" % (a[0], p[0]), ok,
                     "RCPT %r, DATA %r\n%s" % (r, fin, dm.tail(6)))
             cells.append({"a": a, "p": p, "mid": mid, "data": data, "file": f})
     D.wait_for(lambda: all(c["mid"] in have for have in [mids(sink)] for c in cells), 60)
     have = mids(sink)
+    for a in AUTHORS:
+        for p in PATHS:
+            if EXPECT[a[0]][p[0]] == REFUSED:
+                mid = make_message(a, p, keys)[0]
+                T.check("%s via %s: nothing delivered" % (a[0], p[0]), mid not in have,
+                        "the sink got %d copies" % len(have.get(mid, [])))
 
-    table = {}
+    table = dict(((a[0], p[0]), REFUSED) for a in AUTHORS for p in PATHS
+                 if EXPECT[a[0]][p[0]] == REFUSED)
     h1_cells = h2_cells = 0
     for c in cells:
         a, p = c["a"], c["p"]
@@ -633,14 +647,17 @@ def run(arcrelay, work, dm, sink, config, config7489, zonefile, keys):
         T.check("%s: verdict %s (survive %s, from the independent results %s)" % (
             name, want, sj["verdict"], iv), sj["verdict"] == want and iv == want,
             "reason: %s" % sj["reason"])
+        # Only a From rewrite could make a message that failed DMARC on
+        # arrival pass, and the lists leave From alone when it failed
+        # (the spoof via list+rewrite is refused), so no cell is laundered
+        # and no reason says it was.
         laundered = "failed DMARC for %s on arrival" % a[1]
-        want_note = sj["before"]["dmarc"]["result"] == "fail" and \
-            sj["after"]["dmarc"]["result"] == "pass"
-        T.check("%s: the reason %s that it failed DMARC on arrival" % (
-            name, "says" if want_note else "does not say"),
-            (laundered in sj["reason"]) == want_note and want_note == (a[0] == "spoofed" and
-                                                                     p[0] == "list+rewrite"),
-            sj["reason"])
+        T.check("%s: not laundered: not a DMARC fail on arrival turned pass, and the reason "
+                "says nothing of it" % name,
+                not (sj["before"]["dmarc"]["result"] == "fail" and
+                     sj["after"]["dmarc"]["result"] == "pass") and laundered not in sj["reason"],
+                "before %s, after %s: %s" % (sj["before"]["dmarc"]["result"],
+                                             sj["after"]["dmarc"]["result"], sj["reason"]))
         trusted = sj["after_trusted_arc"]["dmarc"]["result"]
         want_trusted = "pass" if want in (ADK, ARC, "survives-aligned-spf") else \
             ("none" if want == NOP else "fail")
@@ -675,6 +692,19 @@ def run(arcrelay, work, dm, sink, config, config7489, zonefile, keys):
 
     refusals(arcrelay, work, dm, sink, config, zonefile, keys)
     print_table(table, h1_cells, h2_cells)
+
+
+def refused_cell(arcrelay, config, zonefile, a, p, f, r, fin, dm):
+    """A cell the list refuses: 550 5.7.26 at the end of DATA from the
+    daemon, and survive says it fails for that reason."""
+    name = "%s via %s" % (a[0], p[0])
+    T.check("%s: the daemon refuses it at the end of DATA (550 5.7.26)" % name,
+            r[0] == 250 and fin is not None and fin[0] == 550 and "5.7.26" in fin[1],
+            "RCPT %r, DATA %r\n%s" % (r, fin, dm.tail(6)))
+    rc, sj, err = survive(arcrelay, config, zonefile, p[1], mail_from_of(a), f)
+    T.check("%s: survive says fails, refused with the same 550 5.7.26" % name,
+            rc == 0 and sj is not None and sj.get("verdict") == FAIL and
+            "550 5.7.26" in sj.get("reason", ""), "exit %d %r %s" % (rc, sj, err))
 
 
 def mids(sink):
