@@ -57,6 +57,12 @@ footer = --\\nThe talk list.
 [list closed@lists.example]
 members = bob@example.net, alice@preject.example
 
+[list loud@lists.example]
+members = bob@example.net
+posters = any
+from_rewrite = always
+dmarc_reject = relay
+
 [forward fw@alias.example]
 to = carol@example.net
 """
@@ -213,6 +219,22 @@ def main():
         check("%s, as text: the reason and 'verdict: fails'" % label,
               rc == 0 and want in out and out.rstrip().endswith("verdict: fails"),
               "exit %d\n%s%s" % (rc, out, err))
+    # A spoof (the envelope at another domain, so SPF does not align):
+    # the default list refuses it as p=reject asks; one that relays it and
+    # rewrites every From makes it pass, and the reason says so.
+    spoof = ["--relay-ip", "127.0.0.1", "--client-ip", "127.0.0.2", "--helo",
+             "client.example", "--mail-from", "mallory@other.example"]
+    rc, j, err = js(["--rcpt", "talk@lists.example"] + spoof + [path("m.eml")])
+    check("a spoof of a p=reject author: fails, 550 5.7.26 as the daemon answers",
+          rc == 0 and j is not None and j["verdict"] == "fails" and
+          j["reason"].startswith("550 5.7.26 "), "exit %d %r %s" % (rc, j, err))
+    rc, j, err = js(["--rcpt", "loud@lists.example"] + spoof + [path("m.eml")])
+    check("the spoof via from_rewrite = always, dmarc_reject = relay: passes, and the "
+          "reason says it failed DMARC on arrival",
+          rc == 0 and j is not None and j.get("before", {}).get("dmarc", {}).get("result") ==
+          "fail" and j["after"]["dmarc"]["result"] == "pass" and
+          "but it failed DMARC for preject.example on arrival" in j["reason"],
+          "exit %d %r %s" % (rc, j, err))
     rc, j, err = js(["--rcpt", "closed@lists.example"] + env + [path("m.eml")])
     check("a member may post to the closed list", rc == 0 and j and "after" in j,
           "exit %d %r %s" % (rc, j, err))
