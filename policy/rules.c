@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "authres.h"
 #include "footer.h"
 #include "listhdr.h"
 #include "rules.h"
@@ -74,6 +75,7 @@ rules_unref(struct rules *r)
 	free(r->forwards);
 	free(r->srs.domain);
 	free_strv(r->srs.secrets, r->srs.nsecrets);
+	free_strv(r->trusted_arc, r->ntrusted_arc);
 	free(r);
 }
 
@@ -410,4 +412,102 @@ rules_list_apply(const struct rules_list *l, bool rewrite_from,
 	    why, whylen);
 	dkim_buf_free(&withfooter);
 	return ok;
+}
+
+/* tag_is - is the tag's value exactly s (case-insensitively: d= and i=
+ * digits compare the same either way)? */
+static bool
+tag_is(const struct dkim_tag *t, const char *s)
+{
+	return t != NULL && t->value_len == strlen(s) &&
+	    strncasecmp(t->value, s, t->value_len) == 0;
+}
+
+/* newest_sealer - d= of the ARC-Seal of instance n, into out; false when
+ * there is none or it is not a domain of a sane length. */
+static bool
+newest_sealer(const struct dkim_msg *m, const char *n, char *out,
+    size_t outlen)
+{
+	struct dkim_taglist tl;
+	const struct dkim_tag *d;
+	char why[DKIM_WHY_MAX];
+	size_t i;
+
+	for (i = 0; i < m->nfields; i++) {
+		const struct dkim_field *f = &m->fields[i];
+
+		if (!dkim_field_is(f, "ARC-Seal") || dkim_tags_parse(f->raw +
+		    f->value_off, f->raw_len - f->value_off, &tl, why,
+		    sizeof(why)) != DKIM_OK || !tag_is(dkim_tags_get(&tl, "i"),
+		    n))
+			continue;
+		d = dkim_tags_get(&tl, "d");
+		if (d == NULL || d->value_len == 0 || d->value_len >= outlen)
+			return false;
+		memcpy(out, d->value, d->value_len);
+		out[d->value_len] = '\0';
+		return true;
+	}
+	return false;
+}
+
+/* aar_dmarc_pass - does the AAR of instance n say dmarc=pass for
+ * author_domain? */
+static bool
+aar_dmarc_pass(const struct dkim_msg *m, unsigned n,
+    const char *author_domain)
+{
+	char why[DKIM_WHY_MAX];
+	size_t i, j;
+
+	for (i = 0; i < m->nfields; i++) {
+		const struct dkim_field *f = &m->fields[i];
+		struct authres *ar;
+		bool pass = false, mine;
+
+		if (!dkim_field_is(f, "ARC-Authentication-Results") ||
+		    authres_parse_aar(f->raw + f->value_off, f->raw_len -
+		    f->value_off, &ar, why, sizeof(why)) != DKIM_OK)
+			continue;
+		mine = ar->instance == n;
+		for (j = 0; mine && j < ar->n; j++) {
+			const struct authres_result *res = &ar->r[j];
+			const char *from = authres_prop_get(res, "header",
+			    "from");
+
+			if (strcmp(res->method, "dmarc") == 0 &&
+			    strcmp(res->result, "pass") == 0 && from != NULL &&
+			    strcasecmp(from, author_domain) == 0)
+				pass = true;
+		}
+		authres_free(ar);
+		if (mine)
+			return pass;
+	}
+	return false;
+}
+
+bool
+rules_arc_vouches(const struct rules *r, const struct dkim_msg *m,
+    enum dkim_cv cv, unsigned instances, const char *author_domain,
+    char *sealer, size_t sealerlen)
+{
+	char n[16], d[256];
+	size_t i;
+
+	if (r == NULL || r->ntrusted_arc == 0 || cv != DKIM_CV_PASS ||
+	    instances == 0 || author_domain == NULL || author_domain[0] == '\0')
+		return false;
+	snprintf(n, sizeof(n), "%u", instances);
+	if (!newest_sealer(m, n, d, sizeof(d)))
+		return false;
+	for (i = 0; i < r->ntrusted_arc; i++)
+		if (strcasecmp(r->trusted_arc[i], d) == 0)
+			break;
+	if (i == r->ntrusted_arc || !aar_dmarc_pass(m, instances,
+	    author_domain))
+		return false;
+	snprintf(sealer, sealerlen, "%s", r->trusted_arc[i]);
+	return true;
 }

@@ -77,6 +77,8 @@ struct rules {
 	struct rules_forward *forwards;
 	size_t nforwards;
 	struct rules_srs srs;
+	char **trusted_arc;	/* [policy] trusted_arc: sealer domains, lower */
+	size_t ntrusted_arc;
 	int refs;		/* rules_ref / rules_unref */
 };
 
@@ -163,5 +165,17 @@ bool rules_list_apply(const struct rules_list *l, bool rewrite_from,
 /* rules_list_loop - does msg already carry this list's List-Id? */
 bool rules_list_loop(const struct rules_list *l, const char *msg,
     size_t len);
+
+/*
+ * rules_arc_vouches - may a DMARC failure here be overridden by the ARC
+ * chain (RFC 8617 §7.2, a receiver's local policy)? True when the chain
+ * validated (cv=pass, instances N >= 1), the ARC-Seal of instance N has a
+ * d= among r->trusted_arc, and the ARC-Authentication-Results of instance
+ * N records dmarc=pass with header.from equal to author_domain. The
+ * sealer's domain goes to sealer (when true).
+ */
+bool rules_arc_vouches(const struct rules *r, const struct dkim_msg *m,
+    enum dkim_cv cv, unsigned instances, const char *author_domain,
+    char *sealer, size_t sealerlen);
 
 #endif

@@ -1566,6 +1566,40 @@ set_srs_domain(struct loader *L, const struct key_def *k, void *field,
 	return put_str(L, field, lower_name(v));
 }
 
+/* trusted_arc - repeatable: domains whose ARC seals the lists believe
+ * (rules_arc_vouches), separated by commas or blanks. */
+static bool
+set_trusted_arc(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	struct rules *r = need_rules(L);
+	char *s = strdup(v), *p, *save = NULL, **nv;
+	bool ok = true;
+
+	(void)field;
+	if (r == NULL || s == NULL) {
+		free(s);
+		return r == NULL ? false : no_memory(L);
+	}
+	for (p = strtok_r(s, ", \t", &save); p != NULL && ok;
+	    p = strtok_r(NULL, ", \t", &save)) {
+		char *d;
+
+		if (!dns_name_ok(p, 0) || strchr(p, '.') == NULL)
+			ok = bad(L, k, p, "not a domain name with a dot");
+		else if (r->ntrusted_arc >= 64)
+			ok = bad(L, k, p, "more than 64 trusted sealers");
+		else if ((nv = realloc(r->trusted_arc, (r->ntrusted_arc + 1) *
+		    sizeof(*nv))) == NULL || (r->trusted_arc = nv,
+		    d = lower_name(p)) == NULL)
+			ok = no_memory(L);
+		else
+			nv[r->ntrusted_arc++] = d;
+	}
+	free(s);
+	return ok;
+}
+
 /* secret - repeatable: the first signs, every one verifies (rotation). */
 static bool
 set_secret(struct loader *L, const struct key_def *k, void *field,
@@ -1657,6 +1691,7 @@ static const struct key_def dns_keys[] = {
 
 static const struct key_def policy_keys[] = {
 	{ "dmarc", set_dmarc_mode, CFG(dmarc_mode), 0, 0, false },
+	{ "trusted_arc", set_trusted_arc, 0, 0, 0, true },
 };
 
 static const struct key_def delivery_keys[] = {

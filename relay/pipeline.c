@@ -308,17 +308,11 @@ out_add_rcpt(struct pipeline_out *po, const char *addr)
 	return true;
 }
 
-/* dmarc_failed - the message failed DMARC here, SPF included
- * (`arcrelay survive` without an envelope cannot tell). */
+/* rewrite_from - does this list rewrite From for this message, which
+ * failed DMARC (dmarc_failed says how that is judged)? */
 static bool
-dmarc_failed(const struct auth_results *res)
-{
-	return res->have_envelope && res->dmarc.result == DMARC_RES_FAIL;
-}
-
-/* rewrite_from - does this list rewrite From for this message? */
-static bool
-rewrite_from(const struct rules_list *l, const struct auth_results *res)
+rewrite_from(const struct rules_list *l, const struct auth_results *res,
+    bool failed)
 {
 	switch (l->from_rewrite) {
 	case RULES_FROM_ALWAYS:
@@ -332,7 +326,7 @@ rewrite_from(const struct rules_list *l, const struct auth_results *res)
 	 * it would pass downstream, vouched for by the list, although its
 	 * author's domain disowns it. Downstream then applies that
 	 * domain's policy as if there were no list. */
-	if (dmarc_failed(res))
+	if (failed)
 		return false;
 	/* When the policy could not be learnt, assume the strict one: a
 	 * needless rewrite costs less than a rejected post. */
@@ -349,12 +343,35 @@ struct pl_ctx {
 	size_t len;
 	const char *aar;
 	int64_t now;
+	const struct dkim_msg *msg;	/* content, parsed */
 	int plain;		/* the unmodified message's slot, -1: none */
 	bool dsn_read;		/* dsn, dsn_rc and dsn_why are set */
 	struct dsn *dsn;	/* owned: the message as a DSN, or NULL */
 	enum dsn_rc dsn_rc;
 	char dsn_why[160];
 };
+
+/*
+ * dmarc_failed - did the message fail DMARC here, SPF included (`arcrelay
+ * survive` without an envelope cannot tell), with no trusted ARC sealer
+ * vouching that it passed where it arrived before (rules_arc_vouches)?
+ */
+static bool
+dmarc_failed(const struct pl_ctx *c, const struct rules *rules,
+    const struct auth_results *res, const char *list)
+{
+	char sealer[256];
+
+	if (!res->have_envelope || res->dmarc.result != DMARC_RES_FAIL)
+		return false;
+	if (!rules_arc_vouches(rules, c->msg, res->arc.cv,
+	    res->arc.instances, res->dmarc.author_domain, sealer,
+	    sizeof(sealer)))
+		return true;
+	log_event(LOG_LVL_INFO, c->env->session_id, "list=%s dmarc=fail "
+	    "override=arc sealer=%s", list, sealer);
+	return false;
+}
 
 /* plain_msg - the unmodified message, sealed once for every output
  * that carries it (relay, forward, SRS bounce). */
@@ -604,6 +621,7 @@ route_rcpt(struct pl_ctx *c, struct pipeline_result *r, const char *rcpt,
 	case RULE_LIST: {
 		const struct rules_list *l = &rules->lists[m.index];
 		struct dkim_buf mod;
+		bool failed;
 		int i;
 
 		snprintf(label, sizeof(label), "list %s", l->addr);
@@ -622,17 +640,18 @@ route_rcpt(struct pl_ctx *c, struct pipeline_result *r, const char *rcpt,
 		 * each member's server, and bounce to the list.
 		 * X.7.26: several authentication checks failed (RFC 7372).
 		 */
-		if (dmarc_failed(&r->auth) &&
-		    r->auth.dmarc.disposition == DMARC_POLICY_REJECT &&
-		    !l->dmarc_relay) {
+		failed = dmarc_failed(c, rules, &r->auth, l->addr);
+		if (failed && r->auth.dmarc.disposition ==
+		    DMARC_POLICY_REJECT && !l->dmarc_relay) {
 			REPLY("550 5.7.26 the author's domain publishes a "
 			    "DMARC policy of reject, and this message fails "
 			    "DMARC");
 			return PIPE_REJECT;
 		}
 		dkim_buf_init(&mod, (size_t)1 << 31);
-		if (!rules_list_apply(l, rewrite_from(l, &r->auth), c->content,
-		    c->len, &mod, why, sizeof(why)) || (i = new_msg(r)) < 0) {
+		if (!rules_list_apply(l, rewrite_from(l, &r->auth, failed),
+		    c->content, c->len, &mod, why, sizeof(why)) ||
+		    (i = new_msg(r)) < 0) {
 			dkim_buf_free(&mod);
 			REPLY("451 4.3.0 cannot apply the list's changes");
 			log_event(LOG_LVL_ERR, c->env->session_id, "list=%s "
@@ -726,6 +745,7 @@ pipeline_process(const struct pipeline_opts *o, const struct pipeline_keys *k,
 	c.len = removed ? clean.len : len;
 	c.aar = aar.p;
 	c.now = ar.now;
+	c.msg = m;
 	c.plain = -1;
 	for (i = 0; i < env->nrcpt; i++)
 		if ((rc = route_rcpt(&c, r, env->rcpt[i], reply, replylen)) !=

@@ -291,6 +291,14 @@ field_text(const struct relay_config *c, const char *f)
 			    i ? "," : "", r->srs.secrets[i]);
 		return b;
 	}
+	if (strcmp(f, "trusted_arc") == 0) {
+		const struct rules *r = c->rules;
+
+		for (i = 0; r != NULL && i < r->ntrusted_arc; i++)
+			n += (size_t)snprintf(b + n, sz - n, "%s%s",
+			    i ? "," : "", r->trusted_arc[i]);
+		return n ? b : "-";
+	}
 	cr_assert_fail("field_text: no field %s", f);
 	return NULL;
 }
@@ -635,6 +643,10 @@ static const struct ok_case ok_cases[] = {
 	        "srs=no to=carol@else.example" },
 	      { "srs", "fwd.corp.example max_age=10 "
 	        "secrets=0123456789abcdef,old-secret-from-a-file" } } },
+	{ "[policy] trusted_arc, repeatable, commas or blanks, lowercased",
+	    "[policy]\ntrusted_arc = Hop.Example, fwd.example\n"
+	    "trusted_arc = m365.example.net\n",
+	    { { "trusted_arc", "hop.example,fwd.example,m365.example.net" } } },
 	{ "sections in any order, each once",
 	    "[delivery]\ndeliver = mx\n[server]\nworkers = 4\n"
 	    "[domain a.example]\n[dns]\ntimeout = 2\n[domain b.example]\n",
@@ -734,6 +746,8 @@ static const struct err_case err_cases[] = {
 	{ "[list a@lists.example]\nmembers = b@x.example\n"
 	    "dmarc_reject = accept\n", 0,
 	    "@F@:3: dmarc_reject: \"accept\": not refuse or relay" },
+	{ "[policy]\ntrusted_arc = hop.example localhost\n", 0,
+	    "@F@:2: trusted_arc: \"localhost\": not a domain name with a dot" },
 	{ "[list a@lists.example]\nmembers = b@x.example\nreply_to = me\n",
 	    0, "@F@:3: reply_to: \"me\": not author, list or none" },
 	{ "[list a@lists.example]\nmembers = b@x.example\nverp = maybe\n",

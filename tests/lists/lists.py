@@ -54,6 +54,8 @@ OTHER_SECRET = "another-forwarder-secret-9876543210"
 AUTHORS = {"none.example": ("none1", "none"), "quar.example": ("quar1", "quarantine"),
            "reject.example": ("rej1", "reject")}
 DEST = "dest.example"               # members and forward targets (all reach the sink)
+# ARC sealers upstream of the lists: the first one is trusted_arc
+SEALERS = {"hop.example": "hop1", "rogue.example": "rogue1"}
 
 ASCII_FOOTER = "-- \nYou are on the mime list.\nhttps://lists.example/mime\n"
 UTF8_FOOTER = "-- \nListe utf8: Grüße aus Köln, ½ € ✓\nこんにちは\n"
@@ -86,7 +88,7 @@ def with_names(author):
 def keygen(arcrelay, work):
     k = os.path.join(work, "keys")
     os.makedirs(k, exist_ok=True)
-    pairs = [(LISTS, LSEL)] + [(d, s) for d, (s, _) in AUTHORS.items()]
+    pairs = [(LISTS, LSEL)] + [(d, s) for d, (s, _) in AUTHORS.items()] + list(SEALERS.items())
     for dom, sel in pairs:
         subprocess.run([arcrelay, "keygen", "--domain", dom, "--selector", sel, "--out", k],
                        check=True, capture_output=True)
@@ -107,6 +109,8 @@ def make_zone(work):
         z.add_txt(dom, spf)
         z.add_txt("_dmarc." + dom, "v=DMARC1; p=%s%s" % (pol, "; sp=none" if pol ==
                                                           "quarantine" else ""))
+    for dom, sel in SEALERS.items():
+        z.add_txt("%s._domainkey.%s" % (sel, dom), D.quoted_strings(os.path.join(k, sel + ".txt")))
     z.add_txt("other.example", spf)        # the other forwarder of the SRS1 case
     # A record at "example" itself makes unbound's local zone "example."
     # static: every other name under it is an NXDOMAIN at once, nothing
@@ -143,6 +147,9 @@ workers = 2
 [dns]
 resolver = 127.0.0.1@%(dns)d
 timeout = 5s
+
+[policy]
+trusted_arc = hop.example
 
 [delivery]
 deliver = smtp:[127.0.0.1]:%(sink)d
@@ -949,6 +956,46 @@ def dmarc_stage(work, dm, sink):
                 bool(c) and all(f == top_fields(data, "From") for f in froms) and
                 not any(top_fields(d, "X-Original-From") for _, d in c),
                 "From fields %r, original %r" % (froms, top_fields(data, "From")))
+    # A post that passed DMARC at an upstream hop which then changed it (a
+    # footer) and sealed it: DMARC fails here. The trusted sealer's AAR
+    # vouches for it, so it is taken and From is rewritten (p=reject); an
+    # untrusted sealer, or a chain broken after sealing, does not.
+    taken = {}
+    for label, sealer, tamper in (("trusted", "hop.example", False),
+                                  ("untrusted", "rogue.example", False),
+                                  ("broken chain", "hop.example", True)):
+        mid, data = make_msg(work, "arc-" + label.replace(" ", "-"), addr("mime"), plain,
+                             D.crlf("sent through a hop\n"), author="reject.example")
+        ar = D.crlf("Authentication-Results: %s; dkim=pass header.d=reject.example; "
+                    "dmarc=pass header.from=reject.example; arc=none\n" % sealer)
+        hopped = ar + data + D.crlf("-- \nadded by the hop\n")
+        sel = SEALERS[sealer]
+        sealed = b"".join(dkim.arc_sign(hopped, sel.encode(), sealer.encode(),
+                                        D.read_key(work, sel), sealer.encode())) + hopped
+        if tamper:
+            sealed = sealed.replace(b"added by the hop", b"ADDED BY THE HOP")
+        m, rr, fin = post(dm.port, "mallory@none.example", [addr("mime")], sealed)
+        if label == "trusted":
+            T.check("dmarc: failing here, vouched for by the trusted sealer's AAR: 250",
+                    fin is not None and fin[0] == 250, "RCPT %r DATA %r\n%s" % (rr, fin,
+                                                                               dm.tail(5)))
+            taken[mid] = data
+        else:
+            T.check("dmarc: failing here, %s: 550 5.7.26" % label,
+                    fin is not None and fin[0] == 550 and "5.7.26" in fin[1],
+                    "RCPT %r DATA %r" % (rr, fin))
+            refused.append(mid)
+    got = wait_copies(sink, dict((m, 2) for m in taken))
+    for mid, data in taken.items():
+        c = got.get(mid, [])
+        T.check("dmarc: the vouched-for post has the list's From, the author's in "
+                "X-Original-From",
+                bool(c) and all(top_fields(d, "From") != top_fields(data, "From") and
+                                top_fields(d, "X-Original-From") == top_fields(data, "From")
+                                for _, d in c), "From %r" % [top_fields(d, "From") for _, d in c])
+    T.check("dmarc: the override is logged with its sealer",
+            any("override=arc sealer=hop.example" in ln for ln in dm.tail(400).splitlines()),
+            "log: %s" % dm.tail(20))
     time.sleep(1)
     T.check("dmarc: nothing of the refused posts delivered",
             not any(copies_of(sink, mid) for mid in refused),
