@@ -412,7 +412,8 @@ walk_part(struct walk *w, const char *p, size_t n, unsigned depth,
 /* ------------------------------------------------------- status groups */
 
 /* copy_str - (s, k) trimmed into dst (cap with NUL), lowercase when
- * asked; false when it does not fit. */
+ * asked, a tab left inside (a fold) as a space: no control character
+ * reaches the caller. False when it does not fit. */
 static bool
 copy_str(char *dst, size_t cap, const char *s, size_t k, bool lower)
 {
@@ -427,7 +428,8 @@ copy_str(char *dst, size_t cap, const char *s, size_t k, bool lower)
 	if (k >= cap)
 		return false;
 	for (i = 0; i < k; i++)
-		dst[i] = lower ? (char)tolower((unsigned char)s[i]) : s[i];
+		dst[i] = s[i] == '\t' ? ' ' : lower ?
+		    (char)tolower((unsigned char)s[i]) : s[i];
 	dst[k] = '\0';
 	return true;
 }

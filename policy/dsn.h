@@ -55,7 +55,8 @@ enum dsn_rc {
 /*
  * One per-recipient group. Strings are NUL-terminated copies, "" when the
  * field is absent; peer bytes are kept except control characters, which
- * become '?'. Types and Action are lowercase.
+ * become '?' (a tab, left by unfolding, a space). Types and Action are
+ * lowercase.
  */
 struct dsn_rcpt {
 	char final_type[DSN_TYPE_MAX];	/* Final-Recipient address-type */

@@ -1457,6 +1457,13 @@ list_begin(struct loader *L, const char *arg)
 		no_memory(L);
 		return NULL;
 	}
+	/* Posts go out from it and bounces come back to it: our own RCPT
+	 * takes no local part over RFC 5321's 64 octets. */
+	if ((size_t)(at - a) + strlen("-bounces") > 64) {
+		fail_at(L, L->lineno, "[list %s]: its bounce address %s has a "
+		    "local part over 64 octets", arg, l->bounces);
+		return NULL;
+	}
 	return l;
 }
 

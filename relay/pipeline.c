@@ -433,23 +433,26 @@ bounced_fill(struct pipeline_bounced *b, const char *member,
 		snprintf(b->diag, sizeof(b->diag), "%s", g ? g->diag : "");
 }
 
-/* bounce_add_member - member (as l has it) into b unless there; false
- * on no memory. */
+/* bounce_add_member - member (as l has it) into b unless there (verp:
+ * a VERP address named it); false on no memory. */
 static bool
 bounce_add_member(struct pipeline_bounce *b, const char *member,
-    const struct dsn_rcpt *g)
+    const struct dsn_rcpt *g, bool verp)
 {
 	struct pipeline_bounced *nm;
 	size_t i;
 
 	for (i = 0; i < b->nmembers; i++)
-		if (rules_addr_eq(b->members[i].member, member))
+		if (rules_addr_eq(b->members[i].member, member)) {
+			b->members[i].verp |= verp;
 			return true;
+		}
 	if ((nm = realloc(b->members, (b->nmembers + 1) * sizeof(*nm))) ==
 	    NULL)
 		return false;
 	b->members = nm;
-	bounced_fill(&nm[b->nmembers++], member, g);
+	bounced_fill(&nm[b->nmembers], member, g);
+	nm[b->nmembers++].verp = verp;
 	return true;
 }
 
@@ -469,7 +472,8 @@ list_member(const struct rules_list *l, const char *addr)
  * bounce_members - who the bounce b is about: the member the VERP
  * address names (verp, "" for none) when it is one, with the report's
  * group for it (or its first failure: the member may forward); else every
- * recipient of the report that is a member. None: b->why says why.
+ * recipient of the report that is a member (looked up once per list).
+ * None: b->why says why.
  */
 static bool
 bounce_members(const struct pl_ctx *c, const struct rules_list *l,
@@ -489,9 +493,9 @@ bounce_members(const struct pl_ctx *c, const struct rules_list *l,
 			if (g == NULL)
 				g = &d->rcpt[0];
 		}
-		return bounce_add_member(b, mem, g);
+		return bounce_add_member(b, mem, g, true);
 	}
-	for (i = 0; d != NULL && i < d->nrcpt; i++) {
+	for (i = 0; d != NULL && !b->dsn_done && i < d->nrcpt; i++) {
 		const struct dsn_rcpt *x = &d->rcpt[i];
 
 		mem = NULL;
@@ -501,9 +505,10 @@ bounce_members(const struct pl_ctx *c, const struct rules_list *l,
 		if (mem == NULL && (x->orig_type[0] == '\0' ||
 		    strcmp(x->orig_type, "rfc822") == 0))
 			mem = list_member(l, x->orig_addr);
-		if (mem != NULL && !bounce_add_member(b, mem, x))
+		if (mem != NULL && !bounce_add_member(b, mem, x, false))
 			return false;
 	}
+	b->dsn_done = true;
 	if (b->nmembers > 0)
 		return true;
 	if (verp[0] != '\0')
@@ -521,7 +526,9 @@ bounce_members(const struct pl_ctx *c, const struct rules_list *l,
 /*
  * list_bounce - mail to l's bounce address rcpt: read as a DSN (once per
  * message), the members it is about found, and a record for the caller,
- * who keeps the message and logs. Nothing is queued for it.
+ * who keeps the message and logs. One record per list, whatever number
+ * of its bounce addresses the message names, so each member is logged
+ * once. Nothing is queued for it.
  */
 static enum pipeline_rc
 list_bounce(struct pl_ctx *c, struct pipeline_result *r,
@@ -532,8 +539,11 @@ list_bounce(struct pl_ctx *c, struct pipeline_result *r,
 	size_t i;
 
 	for (i = 0; i < r->nbounces; i++)
-		if (rules_addr_eq(r->bounces[i].rcpt, rcpt))
-			return PIPE_OK;			/* named twice */
+		if (strcmp(r->bounces[i].list, l->addr) == 0) {
+			if (!bounce_members(c, l, verp, &r->bounces[i]))
+				goto nomem;
+			return PIPE_OK;
+		}
 	if (!l->bounce_discard && l->bounce_maildir == NULL) {
 		REPLY("451 4.3.0 no place to keep bounces for %s", l->addr);
 		return PIPE_TEMPFAIL;
@@ -1032,7 +1042,7 @@ log_bounces(const struct pipeline_result *r, const char *id)
 			    sizeof(q[2])), log_quote(m->status,
 			    strlen(m->status), q[3], sizeof(q[3])),
 			    log_quote(m->diag, strlen(m->diag), q[4],
-			    sizeof(q[4])), b->verp ? "yes" : "no",
+			    sizeof(q[4])), m->verp ? "yes" : "no",
 			    b->maildir ? "maildir" : "discarded");
 		}
 	}

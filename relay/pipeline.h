@@ -78,18 +78,21 @@ struct pipeline_bounced {
 	char action[16];
 	char status[16];
 	char diag[DSN_DIAG_MAX + DSN_TYPE_MAX + 2];	/* "type; text" */
+	bool verp;		/* a VERP address of the message named it */
 };
 
 /*
- * Mail to a list's NAME-bounces address: processed, never relayed. The
- * message (bounce_msg) is kept in maildir before the 250 and one line is
- * logged per member (none: why says why no member was found).
+ * Mail to a list's NAME-bounces addresses (one record per list): processed,
+ * never relayed. The message (bounce_msg) is kept in maildir before the
+ * 250 and one line is logged per member (none: why says why no member was
+ * found).
  */
 struct pipeline_bounce {
 	char *list;		/* owned: the list address */
-	char *rcpt;		/* owned: the address it came to */
+	char *rcpt;		/* owned: the (first) address it came to */
 	char *maildir;		/* owned: where it is kept; NULL: discard */
-	bool verp;		/* the member came from the VERP address */
+	bool verp;		/* a member came from a VERP address */
+	bool dsn_done;		/* the report's recipients looked up */
 	struct pipeline_bounced *members;	/* owned */
 	size_t nmembers;
 	char why[200];

@@ -624,6 +624,16 @@ static const struct ok_case ok_cases[] = {
 	        "bounces=c-bounces@lists.example posters=members from=0 "
 	        "dmarc=refuse reply=0 tag=- id=- mailto=- https=- verp=yes "
 	        "kept=/srv/spool/bounces footer=- members=d@x.example" } } },
+	{ "[list] of 56 octets: NAME-bounces has the 64 RFC 5321 allows",
+	    "[list aaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaa@lists.example]\nmembers = b@x.example\n",
+	    { { "lists", "aaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	        "aaaaaaaaaaaaaaaaaaaaaaaaaaaa@lists.example name=aaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	        "aaaaaaaaaaaaaaaaaaaaaaaaaaaa "
+	        "bounces=aaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	        "aaaaaaaaaaaaaaaaaaaaaaaaaaaa-bounces@lists.example posters=members from=0 "
+	        "reply=0 tag=- id=- mailto=- https=- verp=yes "
+	        "kept=./var/spool/bounces footer=- members=b@x.example" } } },
 	{ "[list] defaults; members and footer from files",
 	    "[list dev@lists.example]\nmembers = file:@D@/members.txt\n"
 	    "footer = file:@D@/footer.txt\n",
@@ -725,6 +735,13 @@ static const struct err_case err_cases[] = {
 	    "@F@:1: [list owners]: not an address local@domain" },
 	{ "[list a@lists.example]\nname = A\n", 0,
 	    "@F@:1: [list a@lists.example] has no members" },
+	/* 57 octets: NAME-bounces would have 65, over RFC 5321's 64 */
+	{ "[list aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@"
+	    "lists.example]\nmembers = b@x.example\n", 0,
+	    "@F@:1: [list aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaa@lists.example]: its bounce address aaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bounces@lists.example has a "
+	    "local part over 64 octets" },
 	{ "[list a@lists.example]\nmembers = b@x.example\n"
 	    "[forward A@Lists.Example]\n", 0,
 	    "@F@:3: [forward A@Lists.Example]: the address already has a "

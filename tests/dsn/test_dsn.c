@@ -188,6 +188,12 @@ static const struct row rows[] = {
 	    "Status: 5.0.0\n\n--x--\n", DSN_OK, NULL, 1,
 	    { "rfc822", "lf@dest.example", "", "failed", "5.0.0" }, { NULL },
 	    "lf.example" },
+	{ "a tab folded into kept strings becomes a space",
+	    REPORT("Reporting-MTA: dns; mx.example.net\r\n\t(Postfix)\r\n\r\n"
+	    "Final-Recipient: rfc822; tab@dest.example\r\n\t(folded)\r\n"
+	    "Action: failed\r\nStatus: 5.0.0\r\n"), DSN_OK, NULL, 1,
+	    { "rfc822", "tab@dest.example (folded)", "", "failed", "5.0.0" },
+	    { NULL }, "mx.example.net (Postfix)" },
 	{ "no per-message group, untyped address",
 	    REPORT("Final-Recipient: plain@dest.example\r\nAction: failed\r\n"
 	    "Status: 5.1.1\r\n"), DSN_OK, NULL, 1,

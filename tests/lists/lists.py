@@ -1354,6 +1354,22 @@ def bounces_stage(work, dm, sink):
             fin is not None and fin[0] == 250 and
             bool(bounce_line(dm, r"event=list_bounce_unparsed .*rcpt=vl-bounces\+junk@")),
             "RCPT %r DATA %r" % (rr, fin))
+    # One report to three of the list's bounce addresses (plain, VERP,
+    # junk VERP): one line for its member, not one per address.
+    tmid, tdata = dsn_for("vl-bounces@lists.example", "v1@dest.example", "5.2.1",
+                          "550 disabled", new_mid("three"))
+    m, rr, fin = post(dm.port, "", ["vl-bounces@lists.example",
+                                    verp_sender("vl", "v1@dest.example"),
+                                    "vl-bounces+junk2@lists.example"], tdata)
+    bounce_line(dm, r"event=list_bounce list=vl@lists.example member=v1@dest.example ")
+    time.sleep(0.5)
+    lines = dm.grep(r"event=list_bounce(_unparsed)? list=vl@lists.example .*(v1@|junk2)")
+    T.check("bounces: a report to three bounce addresses of one list: one line, "
+            "for its member", fin is not None and fin[0] == 250 and len(lines) == 1 and
+            "member=v1@dest.example" in lines[0] and "status=5.2.1" in lines[0],
+            "DATA %r log %r" % (fin, lines))
+    T.check("bounces: and it is kept once", len(kept_in(spool_bounces, tmid)) == 1,
+            "files %r" % kept_in(spool_bounces, tmid))
     # The bounce address of no list stays refused: no open relay.
     c = D.Client(dm.port)
     c.cmd("EHLO bounce.dest.example")
@@ -1383,7 +1399,7 @@ def bounces_stage(work, dm, sink):
             not kept_in(spool_bounces, pmid), "")
     # Nothing of any bounce went onward, and no bounce of a bounce.
     time.sleep(1)
-    onward = [x for x in (bmid, amid, jmid, pmid) if copies_of(sink, x)]
+    onward = [x for x in (bmid, amid, jmid, tmid, pmid) if copies_of(sink, x)]
     T.check("bounces: nothing delivered onward", not onward, "delivered: %r" % onward)
     ids = [re.search(r" (\S+): event=list_bounce", ln).group(1)
            for ln in dm.grep(r"event=list_bounce")]
