@@ -632,7 +632,7 @@ static const struct ok_case ok_cases[] = {
 	        "aaaaaaaaaaaaaaaaaaaaaaaaaaaa "
 	        "bounces=aaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	        "aaaaaaaaaaaaaaaaaaaaaaaaaaaa-bounces@lists.example posters=members from=0 "
-	        "reply=0 tag=- id=- mailto=- https=- verp=yes "
+	        "dmarc=refuse reply=0 tag=- id=- mailto=- https=- verp=yes "
 	        "kept=./var/spool/bounces footer=- members=b@x.example" } } },
 	{ "[list] defaults; members and footer from files",
 	    "[list dev@lists.example]\nmembers = file:@D@/members.txt\n"
