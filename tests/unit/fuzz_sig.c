@@ -121,9 +121,11 @@ check_tags(const char *p, size_t n, struct dkim_taglist *tl)
 	return true;
 }
 
-/* same_sig - the parsed values of two signatures (not their offsets). */
+/* same_sig - the parsed values of two signatures (not their offsets);
+ * with text, b= as written too (base64 may carry bits that decoding
+ * drops, so a re-encoded b= can differ in its last character). */
 static bool
-same_sig(const struct dkim_sig *a, const struct dkim_sig *b)
+same_sig(const struct dkim_sig *a, const struct dkim_sig *b, bool text)
 {
 	size_t k;
 
@@ -134,7 +136,7 @@ same_sig(const struct dkim_sig *a, const struct dkim_sig *b)
 	    (a->i && strcmp(a->i, b->i) != 0) || a->instance != b->instance ||
 	    a->cv != b->cv || a->nh != b->nh || a->b_len != b->b_len ||
 	    memcmp(a->b, b->b, a->b_len) != 0 ||
-	    strcmp(a->b_text, b->b_text) != 0 || a->bh_len != b->bh_len ||
+	    (text && strcmp(a->b_text, b->b_text) != 0) || a->bh_len != b->bh_len ||
 	    (a->bh_len && memcmp(a->bh, b->bh, a->bh_len) != 0) ||
 	    a->has_l != b->has_l || a->l != b->l || a->has_t != b->has_t ||
 	    a->t != b->t || a->has_x != b->has_x || a->x != b->x)
@@ -237,7 +239,7 @@ check_refold(const struct dkim_sig *s)
 	f = make_field(out.p, len, strlen(name), strlen(name) + 1);
 	CHECK(out.p[f.value_off - 1] == ':');
 	CHECK(dkim_sig_parse(&f, s->kind, &back, NULL, 0) == DKIM_OK);
-	CHECK(same_sig(s, back));
+	CHECK(same_sig(s, back, false));
 	dkim_sig_free(back);
 	for (k = 0; k < n; k++)
 		free(tags[k]);
@@ -272,7 +274,7 @@ check_sig(enum dkim_sig_kind kind, bool wsp, const char *v, size_t n,
 	if (tl != NULL) {
 		b = dkim_sig_from_tags(&f, kind, tl, &t, NULL, 0);
 		CHECK(a == b);
-		CHECK(a != DKIM_OK || same_sig(s, t));
+		CHECK(a != DKIM_OK || same_sig(s, t, true));
 		CHECK(a != DKIM_OK || (s->b_off == t->b_off &&
 		    s->b_end == t->b_end));
 		dkim_sig_free(t);
