@@ -1,7 +1,7 @@
 /*
  * fuzz_input.c - the input prologue shared by the libFuzzer targets
  * (fuzz_input.h). Compiled into every target by arcrelay_fuzz
- * (tests/srs/CMakeLists.txt), in its replay and libFuzzer builds.
+ * (tests/CMakeLists.txt), in its replay and libFuzzer builds.
  */
 #include <stdlib.h>
 #include <string.h>
