@@ -423,6 +423,8 @@ arc_validate(const struct dkim_msg *msg, const struct dkim_verify_opts *vo,
 		}
 	}
 	out->cv = DKIM_CV_PASS;
+	snprintf(out->sealer, sizeof(out->sealer), "%s",
+	    c->set[c->n].as_sig->d);
 	snprintf(out->reason, sizeof(out->reason), "%u ARC set%s verified",
 	    c->n, c->n == 1 ? "" : "s");
 done:

@@ -28,6 +28,7 @@ struct arc_result {
 	enum dkim_cv cv;	/* none, pass or fail */
 	unsigned instances;	/* N, the highest instance found (0: none) */
 	unsigned oldest_pass;	/* §5.2 step 5; 0 when every AMS verifies */
+	char sealer[256];	/* cv=pass: d= of the newest ARC-Seal */
 	char reason[DKIM_WHY_MAX];
 };
 

@@ -414,44 +414,6 @@ rules_list_apply(const struct rules_list *l, bool rewrite_from,
 	return ok;
 }
 
-/* tag_is - is the tag's value exactly s (case-insensitively: d= and i=
- * digits compare the same either way)? */
-static bool
-tag_is(const struct dkim_tag *t, const char *s)
-{
-	return t != NULL && t->value_len == strlen(s) &&
-	    strncasecmp(t->value, s, t->value_len) == 0;
-}
-
-/* newest_sealer - d= of the ARC-Seal of instance n, into out; false when
- * there is none or it is not a domain of a sane length. */
-static bool
-newest_sealer(const struct dkim_msg *m, const char *n, char *out,
-    size_t outlen)
-{
-	struct dkim_taglist tl;
-	const struct dkim_tag *d;
-	char why[DKIM_WHY_MAX];
-	size_t i;
-
-	for (i = 0; i < m->nfields; i++) {
-		const struct dkim_field *f = &m->fields[i];
-
-		if (!dkim_field_is(f, "ARC-Seal") || dkim_tags_parse(f->raw +
-		    f->value_off, f->raw_len - f->value_off, &tl, why,
-		    sizeof(why)) != DKIM_OK || !tag_is(dkim_tags_get(&tl, "i"),
-		    n))
-			continue;
-		d = dkim_tags_get(&tl, "d");
-		if (d == NULL || d->value_len == 0 || d->value_len >= outlen)
-			return false;
-		memcpy(out, d->value, d->value_len);
-		out[d->value_len] = '\0';
-		return true;
-	}
-	return false;
-}
-
 /* aar_dmarc_pass - does the AAR of instance n say dmarc=pass for
  * author_domain? */
 static bool
@@ -490,22 +452,18 @@ aar_dmarc_pass(const struct dkim_msg *m, unsigned n,
 
 bool
 rules_arc_vouches(const struct rules *r, const struct dkim_msg *m,
-    enum dkim_cv cv, unsigned instances, const char *author_domain,
-    char *sealer, size_t sealerlen)
+    const struct arc_result *arc, const char *author_domain, char *sealer,
+    size_t sealerlen)
 {
-	char n[16], d[256];
 	size_t i;
 
-	if (r == NULL || r->ntrusted_arc == 0 || cv != DKIM_CV_PASS ||
-	    instances == 0 || author_domain == NULL || author_domain[0] == '\0')
-		return false;
-	snprintf(n, sizeof(n), "%u", instances);
-	if (!newest_sealer(m, n, d, sizeof(d)))
+	if (r == NULL || arc->cv != DKIM_CV_PASS || author_domain == NULL ||
+	    author_domain[0] == '\0')
 		return false;
 	for (i = 0; i < r->ntrusted_arc; i++)
-		if (strcasecmp(r->trusted_arc[i], d) == 0)
+		if (strcasecmp(r->trusted_arc[i], arc->sealer) == 0)
 			break;
-	if (i == r->ntrusted_arc || !aar_dmarc_pass(m, instances,
+	if (i == r->ntrusted_arc || !aar_dmarc_pass(m, arc->instances,
 	    author_domain))
 		return false;
 	snprintf(sealer, sealerlen, "%s", r->trusted_arc[i]);

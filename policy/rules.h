@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arc.h"
 #include "dkim.h"
 
 #define RULES_ADDR_MAX	512
@@ -169,13 +170,13 @@ bool rules_list_loop(const struct rules_list *l, const char *msg,
 /*
  * rules_arc_vouches - may a DMARC failure here be overridden by the ARC
  * chain (RFC 8617 §7.2, a receiver's local policy)? True when the chain
- * validated (cv=pass, instances N >= 1), the ARC-Seal of instance N has a
- * d= among r->trusted_arc, and the ARC-Authentication-Results of instance
- * N records dmarc=pass with header.from equal to author_domain. The
+ * validated (cv=pass), its newest seal's d= (arc->sealer) is among
+ * r->trusted_arc, and the ARC-Authentication-Results of that instance
+ * records dmarc=pass with header.from equal to author_domain. The
  * sealer's domain goes to sealer (when true).
  */
 bool rules_arc_vouches(const struct rules *r, const struct dkim_msg *m,
-    enum dkim_cv cv, unsigned instances, const char *author_domain,
+    const struct arc_result *arc, const char *author_domain,
     char *sealer, size_t sealerlen);
 
 #endif

@@ -364,9 +364,8 @@ dmarc_failed(const struct pl_ctx *c, const struct rules *rules,
 
 	if (!res->have_envelope || res->dmarc.result != DMARC_RES_FAIL)
 		return false;
-	if (!rules_arc_vouches(rules, c->msg, res->arc.cv,
-	    res->arc.instances, res->dmarc.author_domain, sealer,
-	    sizeof(sealer)))
+	if (!rules_arc_vouches(rules, c->msg, &res->arc,
+	    res->dmarc.author_domain, sealer, sizeof(sealer)))
 		return true;
 	log_event(LOG_LVL_INFO, c->env->session_id, "list=%s dmarc=fail "
 	    "override=arc sealer=%s", list, sealer);
