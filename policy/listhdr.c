@@ -33,6 +33,8 @@
 #define DNAME_PIECES	16	/* pieces of a display name kept */
 #define UNTAG_JOINS	40	/* folds the untagging tries to undo */
 #define SUBJECT_COL	8	/* "Subject:" */
+#define STR_(x)		#x
+#define STR(x)		STR_(x)	/* a number macro as a string literal */
 
 /* ------------------------------------------------------------- helpers */
 
@@ -296,30 +298,64 @@ mailto_uri(char *out, size_t cap, const char *addr, size_t local)
 	snprintf(out + o, cap - o, "%s", addr + local);
 }
 
-/* list_id_shape - the identifier of a List-Id value: exactly one "<...>",
- * holding dot-atom-text with at least one dot (RFC 2919 §2). */
-static bool
+/*
+ * list_id_shape - NULL when s can be a List-Id value, else why not:
+ * printable ASCII within LISTHDR_OPT_MAX, with exactly one "<...>"
+ * holding dot-atom-text with at least one dot (RFC 2919 §2:
+ * list-label "." list-id-namespace), and *off and *len the place of the
+ * identifier.
+ */
+static const char *
 list_id_shape(const char *s, size_t *off, size_t *len)
 {
-	const char *lt = strchr(s, '<'), *gt = strchr(s, '>');
+	const char *lt, *gt;
 
+	if (!opt_text(s) || !ascii_graph(s, strlen(s), true))
+		return "not printable ASCII of at most "
+		    STR(LISTHDR_OPT_MAX) " octets";
+	lt = strchr(s, '<');
+	gt = strchr(s, '>');
 	if (lt == NULL || gt == NULL || gt < lt || strchr(lt + 1, '<') ||
 	    strchr(gt + 1, '>'))
-		return false;
+		return "needs exactly one <list-label.namespace> (RFC 2919)";
 	*off = (size_t)(lt + 1 - s);
 	*len = (size_t)(gt - lt - 1);
-	return dot_atom(lt + 1, *len) && memchr(lt + 1, '.', *len) != NULL;
+	if (!dot_atom(lt + 1, *len) || memchr(lt + 1, '.', *len) == NULL)
+		return "the identifier between < > is not dot-atom text with "
+		    "a dot in it (RFC 2919)";
+	return NULL;
 }
 
-/* tag_shape - printable ASCII, not empty, no space at either end. */
-static bool
+const char *
+listhdr_list_id_check(const char *v)
+{
+	size_t off, len;
+
+	return v != NULL ? list_id_shape(v, &off, &len) : "no value";
+}
+
+/* tag_shape - NULL when tag can be a subject tag, else why not. */
+static const char *
 tag_shape(const char *tag, size_t *n)
 {
 	if (tag == NULL)
-		return false;
+		return "no value";
 	*n = strnlen(tag, LISTHDR_TAG_MAX + 1);
-	return *n > 0 && *n <= LISTHDR_TAG_MAX && ascii_graph(tag, *n, true) &&
-	    tag[0] != ' ' && tag[*n - 1] != ' ';
+	if (*n == 0 || *n > LISTHDR_TAG_MAX)
+		return "empty or longer than " STR(LISTHDR_TAG_MAX) " octets";
+	if (!ascii_graph(tag, *n, true))
+		return "not printable ASCII";
+	if (tag[0] == ' ' || tag[*n - 1] == ' ')
+		return "a space at its start or end";
+	return NULL;
+}
+
+const char *
+listhdr_subject_tag_check(const char *tag)
+{
+	size_t n;
+
+	return tag_shape(tag, &n);
 }
 
 static bool
@@ -344,6 +380,7 @@ opts_check(const struct listhdr_opts *o, struct lopts *L, char *why,
 	    o ? o->list_name : NULL, o ? o->list_id : NULL,
 	    o ? o->subject_tag : NULL, o ? o->unsub_mailto : NULL,
 	    o ? o->unsub_https : NULL };
+	const char *bad;
 	size_t i;
 
 	memset(L, 0, sizeof(*L));
@@ -377,10 +414,9 @@ opts_check(const struct listhdr_opts *o, struct lopts *L, char *why,
 	}
 	if (given(o->list_id)) {
 		snprintf(L->id, sizeof(L->id), "%s", o->list_id);
-		if (!ascii_graph(L->id, strlen(L->id), true) ||
-		    !list_id_shape(L->id, &L->id_off, &L->id_len)) {
-			snprintf(why, whylen,
-			    "list id has no <list.identifier>");
+		if ((bad = list_id_shape(L->id, &L->id_off, &L->id_len)) !=
+		    NULL) {
+			snprintf(why, whylen, "list id: %s", bad);
 			return false;
 		}
 	} else {
@@ -391,9 +427,8 @@ opts_check(const struct listhdr_opts *o, struct lopts *L, char *why,
 		L->id_len = strlen(L->id) - 2;
 	}
 	if (given(o->subject_tag)) {
-		if (!tag_shape(o->subject_tag, &L->tag_len)) {
-			snprintf(why, whylen, "subject tag is not printable "
-			    "ASCII without spaces at its ends");
+		if ((bad = tag_shape(o->subject_tag, &L->tag_len)) != NULL) {
+			snprintf(why, whylen, "subject tag: %s", bad);
 			return false;
 		}
 		L->tag = o->subject_tag;
@@ -796,7 +831,7 @@ listhdr_subject(const char *tag, const char *value, size_t len,
 	if (changed == NULL)
 		changed = &ch;
 	*changed = false;
-	if (!tag_shape(tag, &tn) || (value == NULL && len > 0))
+	if (tag_shape(tag, &tn) != NULL || (value == NULL && len > 0))
 		return false;
 	return subject_add(tag, tn, value ? value : "", len, SUBJECT_COL,
 	    out, changed);
@@ -826,7 +861,8 @@ listhdr_untag_subject(const char *tag, const char *value, size_t len,
 	size_t tn, idx, k, rest, j, pos, joined;
 	bool ok = false;
 
-	if (!tag_shape(tag, &tn) || value == NULL || !value_shape(value, len))
+	if (tag_shape(tag, &tn) != NULL || value == NULL ||
+	    !value_shape(value, len))
 		return false;
 	if ((idx = ci_find(value, len, tag, tn)) == NOPE)
 		return false;

@@ -94,6 +94,23 @@ bool listhdr_has_list_id(const struct listhdr_opts *o, const char *msg,
     size_t len);
 
 /*
+ * listhdr_list_id_check - NULL when v can be a list's List-Id value (an
+ * optional phrase and one <list-label.namespace>, RFC 2919; printable
+ * ASCII, at most LISTHDR_OPT_MAX octets), else the reason (a static
+ * string). listhdr_apply makes this very check; a configuration makes it
+ * at load.
+ */
+const char *listhdr_list_id_check(const char *v);
+
+/*
+ * listhdr_subject_tag_check - NULL when tag can be a subject tag
+ * (printable ASCII, 1 to LISTHDR_TAG_MAX octets, no space at either end),
+ * else the reason (a static string). The check listhdr_apply and
+ * listhdr_subject make.
+ */
+const char *listhdr_subject_tag_check(const char *tag);
+
+/*
  * listhdr_subject - the Subject value with the tag added. value/len is
  * the raw value after "Subject:" (folding kept, RFC 2047 words allowed).
  * When the decoded value already holds the tag anywhere (ASCII, compared

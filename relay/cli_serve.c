@@ -8,6 +8,10 @@
  * SIGTERM/SIGINT: stop accepting, let sessions and the pipeline finish
  * within a grace period, then exit. SIGHUP: reload keys and the relay
  * domains from the configuration without dropping connections.
+ *
+ * The configured maildirs are made at start (as root, then given to
+ * [server] user) and on reload, and checked as the user the daemon runs
+ * as: a maildir it cannot write stops the start, or the reload, at once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +38,7 @@
 #include "deliver.h"
 #include "dns.h"
 #include "log.h"
+#include "maildir.h"
 #include "pipeline.h"
 #include "rcpt.h"
 #include "queue.h"
@@ -200,6 +205,105 @@ route(void *arg, const char *rcpt_domain)
 			t = r->cfg->domains[i].deliver;
 	pthread_mutex_unlock(&r->cfg_mu);
 	return t;
+}
+
+/* ------------------------------------------------------------ maildirs */
+
+/*
+ * cfg_maildir - the i-th place cfg may deliver to: the [delivery] target,
+ * the [domain] ones, the lists' bounces. *dir is the maildir's path, or
+ * NULL when that place is not a maildir. False past the last.
+ */
+static bool
+cfg_maildir(const struct relay_config *cfg, size_t i, const char **dir)
+{
+	const char *t = NULL;
+	size_t nlists = cfg->rules ? cfg->rules->nlists : 0;
+
+	if (i == 0)
+		t = cfg->deliver;
+	else if (i - 1 < cfg->ndomains)
+		t = cfg->domains[i - 1].deliver;
+	else if (i - 1 - cfg->ndomains < nlists) {
+		*dir = cfg->rules->lists[i - 1 - cfg->ndomains].bounce_maildir;
+		return true;
+	} else
+		return false;
+	*dir = t != NULL && strncmp(t, "maildir:", 8) == 0 ? t + 8 : NULL;
+	return true;
+}
+
+/* cannot_deliver - why: the user the daemon runs as cannot use dir. */
+static void
+cannot_deliver(const struct relay_config *cfg, const char *dir,
+    const char *reason, char *why, size_t whylen)
+{
+	if (cfg->user != NULL)
+		snprintf(why, whylen, "user %s cannot deliver to maildir:%s: "
+		    "%s", cfg->user, dir, reason);
+	else
+		snprintf(why, whylen, "cannot deliver to maildir:%s: %s", dir,
+		    reason);
+}
+
+/*
+ * maildirs_prepare - make every maildir cfg names, before the first
+ * message needs it. Started as root with [server] user, what is made here
+ * is given to that user (maildir_prepare leaves existing ones alone).
+ */
+static bool
+maildirs_prepare(const struct relay_config *cfg, char *why, size_t whylen)
+{
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	const char *dir;
+	char w[768];
+	size_t i;
+
+	if (cfg->user != NULL && geteuid() == 0) {
+		struct passwd *pw = getpwnam(cfg->user);
+
+		if (pw == NULL) {
+			snprintf(why, whylen, "no such user: %s", cfg->user);
+			return false;
+		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	for (i = 0; cfg_maildir(cfg, i, &dir); i++) {
+		if (dir == NULL || maildir_prepare(dir, uid, gid, w,
+		    sizeof(w)))
+			continue;
+		/* Often a maildir that is there but not ours (on reload, as
+		 * the user): say which directory and whose it is. */
+		if (uid == (uid_t)-1 && !maildir_usable(dir, w, sizeof(w)))
+			cannot_deliver(cfg, dir, w, why, whylen);
+		else
+			snprintf(why, whylen, "cannot make maildir %s: %s",
+			    dir, w);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * maildirs_usable - this process, as it will run, can deliver into every
+ * maildir cfg names: refused now, with the directory at fault, rather
+ * than at each delivery later.
+ */
+static bool
+maildirs_usable(const struct relay_config *cfg, char *why, size_t whylen)
+{
+	const char *dir;
+	char w[768];
+	size_t i;
+
+	for (i = 0; cfg_maildir(cfg, i, &dir); i++)
+		if (dir != NULL && !maildir_usable(dir, w, sizeof(w))) {
+			cannot_deliver(cfg, dir, w, why, whylen);
+			return false;
+		}
+	return true;
 }
 
 /* ------------------------------------------------------------- messages */
@@ -420,6 +524,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	if ((nc = config_load(r->cfg->path, why, sizeof(why))) == NULL ||
+	    !maildirs_prepare(nc, why, sizeof(why)) ||
+	    !maildirs_usable(nc, why, sizeof(why)) ||
 	    !load_keys(nc, &keys, why, sizeof(why))) {
 		log_event(LOG_LVL_ERR, NULL, "event=reload result=refused "
 		    "reason=\"%s\"", why);
@@ -681,7 +787,9 @@ cmd_serve(int argc, char **argv)
 		log_event(LOG_LVL_INFO, NULL, "event=listening addr=%s",
 		    r.cfg->listen[i]);
 	}
-	if (!drop_privileges(r.cfg, why, sizeof(why))) {
+	if (!maildirs_prepare(r.cfg, why, sizeof(why)) ||
+	    !drop_privileges(r.cfg, why, sizeof(why)) ||
+	    !maildirs_usable(r.cfg, why, sizeof(why))) {
 		cli_err("serve", "%s", why);
 		goto out;
 	}

@@ -32,6 +32,7 @@
 #include <openssl/pem.h>
 
 #include "config.h"
+#include "listhdr.h"
 
 #define CFG_LINE_MAX	4096	/* bytes in one line, without its newline */
 #define CFG_LISTEN_MAX	64
@@ -1290,6 +1291,35 @@ set_text(struct loader *L, const struct key_def *k, void *field,
 	return put_str(L, field, strdup(v));
 }
 
+/*
+ * list_checked - a list's value that goes into a header field, refused
+ * now with the reason its messages would later be refused for (the check
+ * is policy/listhdr's own), naming the list.
+ */
+static bool
+list_checked(struct loader *L, const struct key_def *k, void *field,
+    const char *v, const char *reason)
+{
+	if (reason != NULL)
+		return fail_at(L, L->lineno, "[list %s] %s: \"%s\": %s",
+		    ((struct rules_list *)L->base)->addr, k->name, v, reason);
+	return put_str(L, field, strdup(v));
+}
+
+static bool
+set_list_id(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	return list_checked(L, k, field, v, listhdr_list_id_check(v));
+}
+
+static bool
+set_subject_tag(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	return list_checked(L, k, field, v, listhdr_subject_tag_check(v));
+}
+
 /* bounces - maildir:PATH, where a list's bounces are kept, or discard. */
 static bool
 set_bounces(struct loader *L, const struct key_def *k, void *field,
@@ -1727,12 +1757,12 @@ static const struct key_def list_keys[] = {
 	{ "members", set_members, 0, 0, 0, true },
 	{ "name", set_text, LST(name), 0, 0, false },
 	{ "posters", set_posters, LST(posters_any), 0, 0, false },
-	{ "subject_tag", set_text, LST(subject_tag), 0, 0, false },
+	{ "subject_tag", set_subject_tag, LST(subject_tag), 0, 0, false },
 	{ "footer", set_footer, LST(footer), 0, 0, false },
 	{ "from_rewrite", set_from_rewrite, LST(from_rewrite), 0, 0, false },
 	{ "dmarc_reject", set_dmarc_reject, LST(dmarc_relay), 0, 0, false },
 	{ "reply_to", set_reply_to, LST(reply_to), 0, 0, false },
-	{ "list_id", set_text, LST(list_id), 0, 0, false },
+	{ "list_id", set_list_id, LST(list_id), 0, 0, false },
 	{ "unsubscribe", set_unsubscribe, 0, 0, 0, true },
 	{ "verp", set_yesno, LST(verp), 0, 0, false },
 	{ "bounces", set_bounces, 0, 0, 0, false },

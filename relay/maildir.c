@@ -12,11 +12,18 @@
  * in the folder is byte for byte what would have gone on the wire, which
  * is what signature checks downstream of the relay want to see.
  *
+ * Every directory made here (the maildir, tmp/, new/, cur/ and missing
+ * parents) is fsynced into its parent before anything is put in it, so
+ * that the first message acknowledged into a fresh maildir survives a
+ * power cut as the later ones do.
+ *
  * SECURITY: dir comes from the configuration, never from mail. The message
  * is data only; nothing in it picks a path.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <pwd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,10 +35,65 @@
 #include "maildir.h"
 
 static atomic_uint maildir_count;
+static pthread_mutex_t maildir_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* mkdirs - mkdir -p with mode 0700 for what it creates. */
+/* fsync_dir - fsync the directory at path. */
 static bool
-mkdirs(const char *path, char *why, size_t whylen)
+fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), e;
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = fsync(fd) == 0;
+	e = errno;
+	close(fd);
+	errno = e;
+	return ok;
+}
+
+/*
+ * made_durable - path is a directory mkdir just made: give it to uid:gid
+ * (unless both are -1) and fsync its entry into the parent. On failure it
+ * is removed again, so that the next try makes it, and syncs it, afresh
+ * instead of finding it there and trusting it.
+ */
+static bool
+made_durable(const char *path, uid_t uid, gid_t gid, char *why,
+    size_t whylen)
+{
+	const char *slash = strrchr(path, '/');
+	char parent[4096];
+	bool owned = uid != (uid_t)-1 || gid != (gid_t)-1;
+	int e;
+
+	if (slash == NULL)
+		snprintf(parent, sizeof(parent), ".");
+	else
+		snprintf(parent, sizeof(parent), "%.*s",
+		    slash == path ? 1 : (int)(slash - path), path);
+	/* A new owner is a change to the directory's own inode: sync it. */
+	if (owned && chown(path, uid, gid) != 0) {
+		e = errno;
+		rmdir(path);
+		snprintf(why, whylen, "chown %s: %s", path, strerror(e));
+		return false;
+	}
+	if ((owned && !fsync_dir(path)) || !fsync_dir(parent)) {
+		e = errno;
+		rmdir(path);
+		snprintf(why, whylen, "fsync of %s, just made: %s", path,
+		    strerror(e));
+		return false;
+	}
+	return true;
+}
+
+/* mkdirs - mkdir -p with mode 0700 for what it creates; each directory
+ * made goes durably into its parent (made_durable). */
+static bool
+mkdirs(const char *path, uid_t uid, gid_t gid, char *why, size_t whylen)
 {
 	char buf[4096];
 	size_t n = strlen(path), i;
@@ -43,10 +105,13 @@ mkdirs(const char *path, char *why, size_t whylen)
 	}
 	memcpy(buf, path, n + 1);
 	for (i = 1; i <= n; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
+		if ((buf[i] != '/' && buf[i] != '\0') || buf[i - 1] == '/')
 			continue;
 		buf[i] = '\0';
-		if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+		if (mkdir(buf, 0700) == 0) {
+			if (!made_durable(buf, uid, gid, why, whylen))
+				return false;
+		} else if (errno != EEXIST) {
 			snprintf(why, whylen, "mkdir %s: %s", buf,
 			    strerror(errno));
 			return false;
@@ -56,26 +121,36 @@ mkdirs(const char *path, char *why, size_t whylen)
 	return true;
 }
 
+/*
+ * ensure - dir, tmp/, new/ and cur/ exist. Under maildir_mu: a delivery
+ * that finds a directory there finds it synced into its parent, not one
+ * another thread has made and is about to sync.
+ */
 static bool
-ensure(const char *dir, char *why, size_t whylen)
+ensure(const char *dir, uid_t uid, gid_t gid, char *why, size_t whylen)
 {
 	static const char *const sub[] = { "tmp", "new", "cur" };
 	char p[4096];
 	struct stat st;
 	size_t i;
+	bool ok = true;
 
-	for (i = 0; i < 3; i++) {
+	pthread_mutex_lock(&maildir_mu);
+	for (i = 0; ok && i < 3; i++) {
 		if (snprintf(p, sizeof(p), "%s/%s", dir, sub[i]) >=
 		    (int)sizeof(p)) {
 			snprintf(why, whylen, "maildir path too long");
-			return false;
-		}
-		if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			ok = false;
+		} else if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
 			continue;
-		if (!mkdirs(p, why, whylen))
-			return false;
+		else if ((ok = mkdirs(p, uid, gid, why, whylen)) &&
+		    (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))) {
+			snprintf(why, whylen, "%s is not a directory", p);
+			ok = false;
+		}
 	}
-	return true;
+	pthread_mutex_unlock(&maildir_mu);
+	return ok;
 }
 
 /* unique_name - TIME.MUSECPPIDQCOUNTRRANDOM.HOST */
@@ -124,19 +199,6 @@ write_all(int fd, const char *p, size_t n)
 	return true;
 }
 
-static bool
-fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	bool ok;
-
-	if (fd < 0)
-		return false;
-	ok = fsync(fd) == 0;
-	close(fd);
-	return ok;
-}
-
 bool
 maildir_deliver(const char *dir, const char *msg, size_t len, char *name,
     size_t namelen, char *why, size_t whylen)
@@ -144,7 +206,7 @@ maildir_deliver(const char *dir, const char *msg, size_t len, char *name,
 	char base[1200], tmp[4096], dst[4096], newdir[4096];
 	int fd, e;
 
-	if (!ensure(dir, why, whylen))
+	if (!ensure(dir, (uid_t)-1, (gid_t)-1, why, whylen))
 		return false;
 	unique_name(base, sizeof(base));
 	if (snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, base) >=
@@ -189,5 +251,68 @@ maildir_deliver(const char *dir, const char *msg, size_t len, char *name,
 		return false;
 	}
 	snprintf(name, namelen, "%s", base);
+	return true;
+}
+
+bool
+maildir_prepare(const char *dir, uid_t uid, gid_t gid, char *why,
+    size_t whylen)
+{
+	return ensure(dir, uid, gid, why, whylen);
+}
+
+/* owner_name - the user name of uid, else its number. */
+static void
+owner_name(uid_t uid, char *out, size_t outlen)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
+		snprintf(out, outlen, "%s", res->pw_name);
+	else
+		snprintf(out, outlen, "uid %lu", (unsigned long)uid);
+}
+
+bool
+maildir_usable(const char *dir, char *why, size_t whylen)
+{
+	/* new/ is opened read-only for its fsync; tmp/ needs no reading. */
+	static const struct {
+		const char *sub;
+		int mode;
+		const char *what;
+	} need[] = {
+		{ "", X_OK, "searchable" },
+		{ "/tmp", W_OK | X_OK, "writable" },
+		{ "/new", R_OK | W_OK | X_OK, "readable and writable" },
+		{ "/cur", X_OK, "searchable" },
+	};
+	char p[4096], owner[300];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (snprintf(p, sizeof(p), "%s%s", dir, need[i].sub) >=
+		    (int)sizeof(p)) {
+			snprintf(why, whylen, "maildir path too long");
+			return false;
+		}
+		if (stat(p, &st) != 0) {
+			snprintf(why, whylen, "%s: %s", p, strerror(errno));
+			return false;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			snprintf(why, whylen, "%s is not a directory", p);
+			return false;
+		}
+		if (faccessat(AT_FDCWD, p, need[i].mode, AT_EACCESS) != 0) {
+			owner_name(st.st_uid, owner, sizeof(owner));
+			snprintf(why, whylen, "%s is not %s (owner %s, mode "
+			    "%04o)", p, need[i].what, owner,
+			    (unsigned)(st.st_mode & 07777));
+			return false;
+		}
+	}
 	return true;
 }

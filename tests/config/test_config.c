@@ -787,6 +787,46 @@ static const struct err_case err_cases[] = {
 	    "unsubscribe = mailto:nobody\n", 0,
 	    "@F@:3: unsubscribe: \"mailto:nobody\": not mailto: and an "
 	    "address" },
+	/* list_id and subject_tag: the checks their messages would meet */
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "list_id = Announce\n", 0,
+	    "@F@:3: [list a@lists.example] list_id: \"Announce\": needs exactly one <list-label.namespace> (RFC 2919)" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "list_id = <a.x> <b.x>\n", 0,
+	    "@F@:3: [list a@lists.example] list_id: \"<a.x> <b.x>\": needs exactly one <list-label.namespace> (RFC 2919)" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "list_id = >a.x<\n", 0,
+	    "@F@:3: [list a@lists.example] list_id: \">a.x<\": needs exactly one <list-label.namespace> (RFC 2919)" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "list_id = A <announce>\n", 0,
+	    "@F@:3: [list a@lists.example] list_id: \"A <announce>\": the identifier between < > is not dot-atom text with a dot in it (RFC 2919)" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "list_id = <a..x>\n", 0,
+	    "@F@:3: [list a@lists.example] list_id: \"<a..x>\": the identifier between < > is not dot-atom text with a dot in it (RFC 2919)" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "list_id = <a x.example>\n", 0,
+	    "@F@:3: [list a@lists.example] list_id: \"<a x.example>\": the identifier between < > is not dot-atom text with a dot in it (RFC 2919)" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "list_id = Caf\xc3\xa9 <a.x>\n", 0,
+	    "@F@:3: [list a@lists.example] list_id: \"Caf\xc3\xa9 <a.x>\": not printable ASCII of at most 512 octets" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "list_id = \"A\tB <a.x>\"\n", 0,
+	    "@F@:3: [list a@lists.example] list_id: \"A\tB <a.x>\": not printable ASCII of at most 512 octets" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "subject_tag = \"[a] \"\n", 0,
+	    "@F@:3: [list a@lists.example] subject_tag: \"[a] \": a space at its start or end" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "subject_tag = [caf\xc3\xa9]\n", 0,
+	    "@F@:3: [list a@lists.example] subject_tag: \"[caf\xc3\xa9]\": not printable ASCII" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "subject_tag = \"\t[a]\"\n", 0,
+	    "@F@:3: [list a@lists.example] subject_tag: \"\t[a]\": not printable ASCII" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    /* 129 octets */
+	    "subject_tag = [aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n", 0,
+	    "@F@:3: [list a@lists.example] subject_tag: \"[aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\": empty or longer than 128 octets" },
 	{ "[forward a@corp.example]\nsrs = no\n", 0,
 	    "@F@:1: [forward a@corp.example] has no to" },
 	{ "[forward a@corp.example]\nto = b@x.example\nsrs = maybe\n", 0,

@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """tests/man/check.py - the manual pages and the systemd unit agree with the code.
 
-usage: check.py ARCRELAY SOURCE_DIR WORK_DIR
+usage: check.py ARCRELAY SOURCE_DIR WORK_DIR BUILD_DIR BINDIR SYSCONFDIR
+                MANDIR UNITDIR
+       (the install directories, absolute, as CMake configured them;
+       UNITDIR "-" when the unit is not installed)
 
   lint     mandoc -Tlint finds nothing in relay/arcrelay.8 and
            relay/arcrelay.conf.5 (down to STYLE, but for "referenced manual
@@ -17,10 +20,14 @@ usage: check.py ARCRELAY SOURCE_DIR WORK_DIR
            the ones the page calls repeatable
   serve    the grace period of cli_serve.c is the one both pages give, and
            the unit waits longer than it before it kills
-  unit     contrib/arcrelay.service runs `serve --config
-           /etc/arcrelay/arcrelay.conf` and reloads with SIGHUP; with
-           systemd-analyze present, `systemd-analyze verify` accepts it
-           (skipped, and said so, without the tool)
+  unit     BUILD_DIR/contrib/arcrelay.service (made from
+           contrib/arcrelay.service.in) runs `BINDIR/arcrelay serve
+           --config SYSCONFDIR/arcrelay/arcrelay.conf` and reloads with
+           SIGHUP; with systemd-analyze present, `systemd-analyze verify`
+           accepts it (skipped, and said so, without the tool)
+  install  `cmake --install BUILD_DIR` with DESTDIR a fresh directory puts
+           the binary in BINDIR, the pages in MANDIR/man8 and man5, and the
+           unit, as generated, in UNITDIR; nothing outside DESTDIR
 """
 import os
 import re
@@ -232,7 +239,7 @@ def unit_seconds(v):
     return int(m.group(1)) * (60 if m.group(2) == "min" else 1)
 
 
-def check_serve_and_unit(arcrelay, src, work, man8):
+def check_serve_and_unit(arcrelay, src, work, man8, unit_path, dirs):
     serve = read(os.path.join(src, "relay", "cli_serve.c"))
     m = re.search(r"#define GRACE_SECONDS\s+(\d+)", serve)
     grace = int(m.group(1)) if m else -1
@@ -243,12 +250,12 @@ def check_serve_and_unit(arcrelay, src, work, man8):
     for word in ("SIGHUP", "SIGTERM", "SIGINT"):
         check("SIGNALS names %s" % word, word in signals, True)
 
-    unit_path = os.path.join(src, "contrib", "arcrelay.service")
     unit = read(unit_path)
     settings = dict(re.findall(r"^(\w+)=(.*)$", unit, re.M))
-    check("unit ExecStart",
-          settings.get("ExecStart", "").endswith(
-              "/arcrelay serve --config /etc/arcrelay/arcrelay.conf"), True)
+    check("unit ExecStart", settings.get("ExecStart", ""),
+          "%s/arcrelay serve --config %s/arcrelay/arcrelay.conf"
+          % (dirs["bindir"], dirs["sysconfdir"]))
+    check("unit has no @VAR@ left", re.findall(r"@\w+@", unit), [])
     check("unit ExecReload sends SIGHUP",
           re.search(r"kill -(HUP|SIGHUP|s HUP) \$MAINPID",
                     settings.get("ExecReload", "")) is not None, True)
@@ -288,10 +295,42 @@ def check_serve_and_unit(arcrelay, src, work, man8):
           (0, ""))
 
 
+def check_install(build, work, unit_path, dirs):
+    """check_install - cmake --install into a DESTDIR: what lands where."""
+    stage = os.path.join(work, "stage")
+    r = run(["cmake", "--install", build],
+            env=dict(os.environ, DESTDIR=stage))
+    check("cmake --install exits 0", (r.returncode, r.stderr), (0, ""))
+
+    def staged(path):
+        return os.path.join(stage, path.lstrip("/"))
+
+    binary = staged(os.path.join(dirs["bindir"], "arcrelay"))
+    check("installed binary is executable",
+          os.path.isfile(binary) and os.access(binary, os.X_OK), True)
+    for sub, page in (("man8", "arcrelay.8"), ("man5", "arcrelay.conf.5")):
+        p = staged(os.path.join(dirs["mandir"], sub, page))
+        check("installed %s" % page, os.path.isfile(p), True)
+    want = {binary} | {staged(os.path.join(dirs["mandir"], s, p))
+                       for s, p in (("man8", "arcrelay.8"),
+                                    ("man5", "arcrelay.conf.5"))}
+    if dirs["unitdir"] != "-":
+        u = staged(os.path.join(dirs["unitdir"], "arcrelay.service"))
+        want.add(u)
+        check("installed unit is the generated one",
+              os.path.isfile(u) and read(u) == read(unit_path), True)
+    got = {os.path.join(d, f) for d, _, fs in os.walk(stage) for f in fs}
+    check("installed files", sorted(got), sorted(want))
+
+
 def main():
-    if len(sys.argv) != 4:
-        sys.exit("usage: check.py ARCRELAY SOURCE_DIR WORK_DIR")
-    arcrelay, src, work = sys.argv[1:]
+    if len(sys.argv) != 9:
+        sys.exit("usage: check.py ARCRELAY SOURCE_DIR WORK_DIR BUILD_DIR "
+                 "BINDIR SYSCONFDIR MANDIR UNITDIR")
+    arcrelay, src, work, build = sys.argv[1:5]
+    dirs = dict(zip(("bindir", "sysconfdir", "mandir", "unitdir"),
+                    sys.argv[5:9]))
+    unit_path = os.path.join(build, "contrib", "arcrelay.service")
     if shutil.which("mandoc") is None:
         print("FAIL mandoc not found (Debian package mandoc; "
               "contrib/install-deps.sh installs it)")
@@ -302,7 +341,8 @@ def main():
         lint(os.path.join(src, "relay", page))
     man8 = check_arcrelay8(arcrelay, src)
     check_conf5(src)
-    check_serve_and_unit(arcrelay, src, work, man8)
+    check_serve_and_unit(arcrelay, src, work, man8, unit_path, dirs)
+    check_install(build, work, unit_path, dirs)
     print("man: %d passed, %d failed" % (PASSES, len(FAILS)))
     sys.exit(1 if FAILS else 0)
 
