@@ -1834,19 +1834,25 @@ refuse_conn(evutil_socket_t fd, const char *addr, const char *why,
 	evutil_closesocket(fd);
 }
 
-/* accept_cb - a new connection: limits, then a session in S_INIT. */
-static void
-accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+/*
+ * smtpd_attach - see smtpd.h: the session limits, then a session in
+ * S_INIT. Every refusal closes fd.
+ */
+void
+smtpd_attach(struct smtpd *srv, int fd, const struct sockaddr *sa,
+    socklen_t salen)
 {
-	struct smtpd *srv = arg;
 	struct session *s;
 	struct peer_count *pc;
 	char addr[64];
 	bool loopback;
 	struct timespec ts;
 
-	client_addr(sa, (socklen_t)salen, addr, sizeof(addr), &loopback);
+	client_addr(sa, salen, addr, sizeof(addr), &loopback);
+	if (evutil_make_socket_nonblocking(fd) != 0) {
+		evutil_closesocket(fd);
+		return;
+	}
 	if (srv->nsessions >= srv->cfg.max_sessions) {
 		refuse_conn(fd, addr, "max_sessions",
 		    "421 4.7.0 too many sessions, try again later\r\n");
@@ -1905,6 +1911,15 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	reply(s, "220 %s ESMTP arcrelay", srv->cfg.hostname);
 	progress(s);
 	arm_timer_ms(s, (long long)srv->cfg.idle_timeout * 1000);
+}
+
+/* accept_cb - a new connection from a listener. */
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	(void)l;
+	smtpd_attach(arg, fd, sa, (socklen_t)salen);
 }
 
 /* ---- the server ------------------------------------------------------ */

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <openssl/ssl.h>
 
@@ -111,6 +112,15 @@ struct smtpd *smtpd_new(struct event_base *base, const struct smtpd_config *cfg,
 /* smtpd_listen - "host:port" ("[::1]:25" for IPv6). */
 bool smtpd_listen(struct smtpd *s, const char *hostport, char *why,
     size_t whylen);
+
+/*
+ * smtpd_attach - serve fd, a connected stream socket whose peer is sa, as
+ * if a listener had accepted it (the session limits apply; the server
+ * owns fd from here on and makes it non-blocking). For sockets handed in
+ * from elsewhere, and for tests that drive a session over a socketpair.
+ */
+void smtpd_attach(struct smtpd *s, int fd, const struct sockaddr *sa,
+    socklen_t salen);
 
 /* smtpd_stop - stop accepting; sessions continue until they end. */
 void smtpd_stop(struct smtpd *s);
