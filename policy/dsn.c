@@ -82,6 +82,7 @@ read_field(const char *p, size_t n, size_t *pos, struct fld *f)
 {
 	size_t next, k, i, b;
 	const char *s;
+	bool colon;
 
 	if (*pos >= n)
 		return RF_END;
@@ -100,6 +101,7 @@ read_field(const char *p, size_t n, size_t *pos, struct fld *f)
 	f->name_len = b;
 	if (i < k)
 		fld_add(f, s + i + 1, k - i - 1);
+	colon = i < k;
 	/* Folded lines belong to it, a field or not. */
 	while (*pos < n && (p[*pos] == ' ' || p[*pos] == '\t')) {
 		s = p + *pos;
@@ -107,7 +109,7 @@ read_field(const char *p, size_t n, size_t *pos, struct fld *f)
 		*pos = next;
 		fld_add(f, s, k);
 	}
-	if (i == k || b == 0 || f->name[0] == ' ' || f->name[0] == '\t')
+	if (!colon || b == 0 || f->name[0] == ' ' || f->name[0] == '\t')
 		return RF_BAD;
 	for (b = 0; b < f->name_len; b++)
 		if ((unsigned char)f->name[b] <= ' ' ||

@@ -257,6 +257,14 @@ static const struct row rows[] = {
 	{ "the header only", HDR("multipart/report; boundary=b"),
 	    DSN_E_NOT_DSN, "delivery-status" },
 
+	{ "a folded line as long as the field name before the colon",
+	    REPORT("Final-Recipient: rfc822; fold@dest.example\r\n"
+	    "Action: failed\r\nStatus: 5.1.1\r\n"
+	    "Diagnostic-Code: smtp; 550 5.1.1 <fold@dest.example>: refused\r\n"
+	    " 15 octets here\r\n"), DSN_OK, NULL, 1,
+	    { "rfc822", "fold@dest.example", "", "failed", "5.1.1", "smtp",
+	    "550 5.1.1 <fold@dest.example>: refused 15 octets here" } },
+
 	/* Not DSNs */
 	{ "an auto-reply", "From: bob@dest.example\r\nSubject: Out of office"
 	    "\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n",
