@@ -1,7 +1,8 @@
 /*
- * b64.c - base64 for b=, bh= and p= values. Decoding skips folding white
- * space (RFC 6376 §2.8 allows FWS anywhere in base64 values) and rejects
- * everything else that is not base64, including misplaced padding.
+ * b64.c - base64 for b=, bh= and p= values (and MIME bodies). Decoding
+ * skips folding white space (RFC 6376 §2.8 allows FWS anywhere in base64
+ * values) and rejects everything else that is not base64, including
+ * misplaced padding. Also the MIME quoted-printable decoder, as strict.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -83,4 +84,71 @@ dkim_b64_decode(const char *p, size_t n, size_t *outlen)
 bad:
 	free(out);
 	return NULL;
+}
+
+int
+dkim_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/*
+ * Line by line: white space at the end of a line is transport padding and
+ * goes, a '=' then left at the end is a soft line break, "=XX" is one
+ * octet, and the line end is kept as it came (CRLF or LF), so the output
+ * is never longer than the input.
+ */
+char *
+dkim_qp_decode(const char *p, size_t n, size_t *outlen, size_t *bad_line)
+{
+	char *o;
+	size_t s = 0, k = 0, line = 0, e, end, i;
+	const char *nl;
+	int hi, lo;
+	bool soft;
+
+	*bad_line = 0;
+	if (n > (size_t)1 << 30 || (o = malloc(n > 0 ? n : 1)) == NULL)
+		return NULL;
+	while (s < n) {
+		line++;
+		nl = memchr(p + s, '\n', n - s);
+		e = nl != NULL ? (size_t)(nl - p) : n;
+		end = e;
+		if (end > s && p[end - 1] == '\r')
+			end--;
+		while (end > s && (p[end - 1] == ' ' || p[end - 1] == '\t'))
+			end--;
+		soft = end > s && p[end - 1] == '=';
+		if (soft)
+			end--;
+		for (i = s; i < end; i++) {
+			if (p[i] != '=') {
+				o[k++] = p[i];
+				continue;
+			}
+			if (end - i < 3 || (hi = dkim_hex_digit(p[i + 1])) < 0 ||
+			    (lo = dkim_hex_digit(p[i + 2])) < 0) {
+				free(o);
+				*bad_line = line;
+				return NULL;
+			}
+			o[k++] = (char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (!soft && nl != NULL) {
+			if (e > s && p[e - 1] == '\r')
+				o[k++] = '\r';
+			o[k++] = '\n';
+		}
+		s = nl != NULL ? e + 1 : n;
+	}
+	*outlen = k;
+	return o;
 }

@@ -540,6 +540,20 @@ char *dkim_b64_encode(const unsigned char *p, size_t n);
 unsigned char *dkim_b64_decode(const char *p, size_t n, size_t *outlen);
 
 /*
+ * dkim_qp_decode - MIME quoted-printable (RFC 2045 §6.7) decoded into a
+ * new buffer (malloc'd, at most n octets, not NUL-terminated): padding at
+ * line ends dropped, soft line breaks joined, "=XX" in either case (§6.7
+ * (1) lets a robust reader take lowercase hex). Any other '=' is refused:
+ * NULL with *bad_line its line number (from 1); NULL with *bad_line 0 is
+ * no memory.
+ */
+char *dkim_qp_decode(const char *p, size_t n, size_t *outlen,
+    size_t *bad_line);
+
+/* dkim_hex_digit - the value of a hex digit, either case; -1 for none. */
+int dkim_hex_digit(char c);
+
+/*
  * dkim_fold_field - append "Name: tag=value; tag=value..." folded at 78
  * columns. Tags are given as an array of "name=value" strings; the folding
  * breaks only between tags, after ':' inside h=, and anywhere inside the

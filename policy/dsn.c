@@ -3,7 +3,8 @@
  *
  * The message is walked as MIME (RFC 2045/2046) only as far as needed to
  * find the first message/delivery-status part whose parent is a
- * multipart/report; that part's body is then read as groups of fields.
+ * multipart/report; that part's body (decoded first when it is in
+ * base64 or quoted-printable) is then read as groups of fields.
  * One reader serves every header-like block (the message's header, each
  * part's header, each status group): a field and its folded lines become
  * one unfolded value in a fixed buffer of DSN_MAX_FIELD octets.
@@ -81,6 +82,7 @@ read_field(const char *p, size_t n, size_t *pos, struct fld *f)
 {
 	size_t next, k, i, b;
 	const char *s;
+	bool colon;
 
 	if (*pos >= n)
 		return RF_END;
@@ -99,6 +101,7 @@ read_field(const char *p, size_t n, size_t *pos, struct fld *f)
 	f->name_len = b;
 	if (i < k)
 		fld_add(f, s + i + 1, k - i - 1);
+	colon = i < k;
 	/* Folded lines belong to it, a field or not. */
 	while (*pos < n && (p[*pos] == ' ' || p[*pos] == '\t')) {
 		s = p + *pos;
@@ -106,7 +109,7 @@ read_field(const char *p, size_t n, size_t *pos, struct fld *f)
 		*pos = next;
 		fld_add(f, s, k);
 	}
-	if (i == k || b == 0 || f->name[0] == ' ' || f->name[0] == '\t')
+	if (!colon || b == 0 || f->name[0] == ' ' || f->name[0] == '\t')
 		return RF_BAD;
 	for (b = 0; b < f->name_len; b++)
 		if ((unsigned char)f->name[b] <= ' ' ||
@@ -256,17 +259,22 @@ ctype_parse(const char *v, struct ctype *ct)
 struct walk {
 	struct dsn *d;
 	size_t parts;
+	size_t decoded;			/* octets of encoded multiparts */
 	char *why;
 	size_t whylen;
 };
 
 static enum dsn_rc read_status(struct walk *w, const char *p, size_t n);
 
+/* A body's Content-Transfer-Encoding; any other value is read as it
+ * stands (7bit, 8bit, binary, or one nobody decodes). */
+enum cte { CTE_IDENTITY, CTE_QP, CTE_BASE64 };
+
 /* part_header - Content-Type and transfer encoding of the part at (p,
  * n), and where its body starts. */
 static enum dsn_rc
 part_header(struct walk *w, const char *p, size_t n, struct ctype *ct,
-    bool *base64, size_t *body)
+    enum cte *enc, size_t *body)
 {
 	struct fld *f = malloc(sizeof(*f));
 	size_t pos = 0, nf = 0;
@@ -276,7 +284,7 @@ part_header(struct walk *w, const char *p, size_t n, struct ctype *ct,
 	if (f == NULL)
 		return DSN_E_NOMEM;
 	memset(ct, 0, sizeof(*ct));
-	*base64 = false;
+	*enc = CTE_IDENTITY;
 	while ((r = read_field(p, n, &pos, f)) != RF_END) {
 		if (++nf > DSN_MAX_HEADER_FIELDS) {
 			free(f);
@@ -289,8 +297,13 @@ part_header(struct walk *w, const char *p, size_t n, struct ctype *ct,
 		if (fld_is(f, "Content-Type") && !have_ct) {
 			ctype_parse(f->val, ct);
 			have_ct = true;
-		} else if (fld_is(f, "Content-Transfer-Encoding"))
-			*base64 = strcasecmp(f->val, "base64") == 0;
+		} else if (fld_is(f, "Content-Transfer-Encoding")) {
+			size_t k = strcspn(f->val, " \t(");
+
+			*enc = k == 6 && strncasecmp(f->val, "base64", k) == 0 ?
+			    CTE_BASE64 : k == 16 && strncasecmp(f->val,
+			    "quoted-printable", k) == 0 ? CTE_QP : CTE_IDENTITY;
+		}
 	}
 	free(f);
 	*body = pos;
@@ -355,14 +368,68 @@ walk_multipart(struct walk *w, const char *p, size_t n, const char *b,
 	return DSN_E_NOT_DSN;
 }
 
+/* decode_body - the body (p, n) in base64 or quoted-printable into a
+ * new buffer *out (at most n octets; the caller frees it); what names
+ * the body in the reason when it does not decode. */
+static enum dsn_rc
+decode_body(struct walk *w, enum cte enc, const char *p, size_t n,
+    const char *what, char **out, size_t *outlen)
+{
+	size_t line = 0;
+
+	if (enc == CTE_BASE64) {
+		if ((*out = (char *)dkim_b64_decode(p, n, outlen)) == NULL) {
+			WHY("%s is not valid base64", what);
+			return DSN_E_MALFORMED;
+		}
+		return DSN_OK;
+	}
+	if ((*out = dkim_qp_decode(p, n, outlen, &line)) != NULL)
+		return DSN_OK;
+	if (line == 0)
+		return DSN_E_NOMEM;
+	WHY("%s is not valid quoted-printable (a bad escape on its line %zu)",
+	    what, line);
+	return DSN_E_MALFORMED;
+}
+
+/*
+ * walk_multipart_encoded - a multipart body in base64 or quoted-
+ * printable. RFC 2045 §6.4 allows neither, but some reporting MTAs
+ * encode the whole report: it is decoded, within DSN_MAX_DECODED octets
+ * for the whole message, and walked.
+ */
+static enum dsn_rc
+walk_multipart_encoded(struct walk *w, enum cte enc, const char *p,
+    size_t n, const char *b, unsigned depth, bool report)
+{
+	enum dsn_rc rc;
+	size_t dlen;
+	char *dec;
+
+	if (n > DSN_MAX_DECODED - w->decoded) {
+		WHY("encoded multipart bodies over %d octets",
+		    DSN_MAX_DECODED);
+		return DSN_E_LIMIT;
+	}
+	w->decoded += n;
+	if ((rc = decode_body(w, enc, p, n, "a multipart body", &dec,
+	    &dlen)) != DSN_OK)
+		return rc;
+	rc = walk_multipart(w, dec, dlen, b, depth, report);
+	free(dec);
+	return rc;
+}
+
 static enum dsn_rc
 walk_part(struct walk *w, const char *p, size_t n, unsigned depth,
     bool parent_report)
 {
 	struct ctype ct;
-	size_t body;
-	bool base64;
+	size_t body, dlen;
+	enum cte enc;
 	enum dsn_rc rc;
+	char *dec;
 
 	if (depth > DSN_MAX_DEPTH) {
 		WHY("more than %d multipart levels", DSN_MAX_DEPTH);
@@ -372,9 +439,11 @@ walk_part(struct walk *w, const char *p, size_t n, unsigned depth,
 		WHY("more than %d MIME parts", DSN_MAX_PARTS);
 		return DSN_E_LIMIT;
 	}
-	if ((rc = part_header(w, p, n, &ct, &base64, &body)) != DSN_OK)
+	if ((rc = part_header(w, p, n, &ct, &enc, &body)) != DSN_OK)
 		return rc;
 	if (strcmp(ct.type, "multipart") == 0) {
+		bool report = strcmp(ct.sub, "report") == 0;
+
 		if (ct.boundary_over) {
 			WHY("a boundary longer than %d octets",
 			    DSN_MAX_BOUNDARY);
@@ -382,8 +451,11 @@ walk_part(struct walk *w, const char *p, size_t n, unsigned depth,
 		}
 		if (ct.boundary[0] == '\0')
 			return DSN_E_NOT_DSN;
+		if (enc != CTE_IDENTITY)
+			return walk_multipart_encoded(w, enc, p + body,
+			    n - body, ct.boundary, depth, report);
 		return walk_multipart(w, p + body, n - body, ct.boundary,
-		    depth, strcmp(ct.sub, "report") == 0);
+		    depth, report);
 	}
 	if (!parent_report || strcmp(ct.type, "message") != 0 ||
 	    (strcmp(ct.sub, "delivery-status") != 0 &&
@@ -393,20 +465,19 @@ walk_part(struct walk *w, const char *p, size_t n, unsigned depth,
 		WHY("a status part over %d octets", DSN_MAX_STATUS);
 		return DSN_E_LIMIT;
 	}
-	if (base64) {
-		size_t dlen;
-		unsigned char *dec = dkim_b64_decode(p + body, n - body,
-		    &dlen);
-
-		if (dec == NULL) {
-			WHY("the status part is not valid base64");
-			return DSN_E_MALFORMED;
-		}
-		rc = read_status(w, (const char *)dec, dlen);
-		free(dec);
+	if (enc == CTE_IDENTITY)
+		return read_status(w, p + body, n - body);
+	if ((rc = decode_body(w, enc, p + body, n - body, "the status part",
+	    &dec, &dlen)) != DSN_OK)
 		return rc;
-	}
-	return read_status(w, p + body, n - body);
+	/* Never more octets than the encoding, but the cap is the cap. */
+	if (dlen > DSN_MAX_STATUS) {
+		WHY("a decoded status part over %d octets", DSN_MAX_STATUS);
+		rc = DSN_E_LIMIT;
+	} else
+		rc = read_status(w, dec, dlen);
+	free(dec);
+	return rc;
 }
 
 /* ------------------------------------------------------- status groups */

@@ -11,7 +11,10 @@
  * The report may sit inside other multiparts (a forwarded bounce) and
  * carry any other parts (Microsoft's multipart/alternative explanation,
  * the returned message); only the first status part is read. A status
- * part in base64 is decoded; field values are unfolded.
+ * part in base64 or quoted-printable is decoded, and so is a multipart
+ * body so encoded (a whole report, though RFC 2045 §6.4 forbids it);
+ * an encoding that does not decode is DSN_E_MALFORMED. Field values are
+ * unfolded.
  *
  * Untrusted input: the whole message, as (ptr, len), CRLF or LF lines.
  * Nothing here does I/O, prints or aborts on input; memory is bounded by
@@ -34,7 +37,10 @@ extern "C" {
 #define DSN_MAX_GROUP_FIELDS	64	/* fields in one status group */
 #define DSN_MAX_RCPTS		100	/* per-recipient groups */
 #define DSN_MAX_FIELD		4096	/* octets of one unfolded value */
-#define DSN_MAX_STATUS		(256 * 1024)	/* octets of the status part */
+#define DSN_MAX_STATUS		(256 * 1024)	/* octets of the status part,
+						 * raw and decoded */
+#define DSN_MAX_DECODED		(4 * 1024 * 1024)	/* octets of encoded
+						 * multipart bodies, all levels */
 #define DSN_MAX_BOUNDARY	200	/* boundary octets (RFC 2046: 70) */
 
 /* Sizes of the strings kept (with their NUL). Longer addresses and types

@@ -390,15 +390,6 @@ fline_last(struct fline *l, const char *p, size_t n)
 		fline_add(l, p[s]);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /*
  * fline_qp_last - the last decoded line of the quoted-printable text (p,
  * n), RFC 2045 §6.7: white space at the end of an encoded line is
@@ -428,8 +419,8 @@ fline_qp_last(struct fline *l, const char *p, size_t n)
 			fline_reset(l);
 		for (i = s; i < end; i++) {
 			if (p[i] == '=' && end - i >= 3 &&
-			    (hi = hexval(p[i + 1])) >= 0 &&
-			    (lo = hexval(p[i + 2])) >= 0) {
+			    (hi = dkim_hex_digit(p[i + 1])) >= 0 &&
+			    (lo = dkim_hex_digit(p[i + 2])) >= 0) {
 				fline_add(l, (char)(hi << 4 | lo));
 				i += 2;
 			} else

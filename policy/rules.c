@@ -194,18 +194,6 @@ rules_list_sender(const struct rules_list *l, const char *member,
 	snprintf(out, outlen, "%s", l->bounces);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* verp_dec - (s, n) decoded onto out at *o; false on a bad escape, an
  * octet VERP would have escaped, or no room. */
 static bool
@@ -221,8 +209,8 @@ verp_dec(const char *s, size_t n, char *out, size_t outlen, size_t *o)
 
 			if (i + 2 >= n)
 				return false;
-			if ((hi = hexval(s[i + 1])) < 0 ||
-			    (lo = hexval(s[i + 2])) < 0)
+			if ((hi = dkim_hex_digit(s[i + 1])) < 0 ||
+			    (lo = dkim_hex_digit(s[i + 2])) < 0)
 				return false;
 			c = (char)(hi << 4 | lo);
 			i += 2;
@@ -258,9 +246,8 @@ rules_verp_member(const struct rules_list *l, const char *rcpt, char *out,
 	return verp_dec(eq + 1, (size_t)(at - eq - 1), out, outlen, &o);
 }
 
-/* list_bounce - is rcpt l's NAME-bounces address, or one under VERP? */
-static bool
-list_bounce(const struct rules_list *l, const char *rcpt)
+bool
+rules_is_list_bounce(const struct rules_list *l, const char *rcpt)
 {
 	const char *at = strrchr(rcpt, '@');
 	size_t bl = bounces_local(l);
@@ -295,7 +282,7 @@ rules_match(const struct rules *r, const char *rcpt, int64_t now,
 			return;
 		}
 	for (i = 0; i < r->nlists; i++)
-		if (list_bounce(&r->lists[i], rcpt)) {
+		if (rules_is_list_bounce(&r->lists[i], rcpt)) {
 			m->kind = RULE_LIST_BOUNCE;
 			m->index = i;
 			if (!rules_verp_member(&r->lists[i], rcpt, m->addr,

@@ -138,6 +138,12 @@ bool rules_may_post(const struct rules_list *l, const char *sender);
 void rules_list_sender(const struct rules_list *l, const char *member,
     char *out, size_t outlen);
 
+/* rules_is_list_bounce - is rcpt l's NAME-bounces@DOMAIN, or one of its
+ * NAME-bounces+ANYTHING@DOMAIN (any case)? rules_match gives such a
+ * recipient RULE_LIST_BOUNCE unless a list or forward has the very
+ * address, which relay/config.c refuses. */
+bool rules_is_list_bounce(const struct rules_list *l, const char *rcpt);
+
 /* rules_verp_member - the member the VERP address rcpt (one of l's
  * NAME-bounces+...@DOMAIN) names, decoded into out; false when rcpt is
  * no such address or does not decode. Membership is not checked. */

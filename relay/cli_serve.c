@@ -175,6 +175,27 @@ sign_bounce(void *arg, const char *msg, size_t len, char **out,
 	return ok;
 }
 
+/* local_bounce - a bounce delivery would send to one of our lists'
+ * bounce addresses is taken here, under the rules now in force
+ * (delivery's worker threads call it). */
+static enum deliver_local
+local_bounce(void *arg, const char *rcpt, const char *id, const char *msg,
+    size_t len, char *why, size_t whylen)
+{
+	struct relay *r = arg;
+	struct rules *ru;
+	enum pipeline_local lr;
+
+	pthread_mutex_lock(&r->cfg_mu);
+	ru = rules_ref(r->cfg->rules);
+	pthread_mutex_unlock(&r->cfg_mu);
+	lr = pipeline_local_bounce(ru, r->cfg->hostname, rcpt, id, msg, len,
+	    why, whylen);
+	rules_unref(ru);
+	return lr == PIPE_LOCAL_KEPT ? DELIVER_LOCAL_KEPT :
+	    lr == PIPE_LOCAL_FAILED ? DELIVER_LOCAL_FAILED : DELIVER_LOCAL_NO;
+}
+
 /* ---------------------------------------------------------- recipients */
 
 /* rcpt_hook - rcpt_check under the configuration lock. */
@@ -737,6 +758,8 @@ cmd_serve(int argc, char **argv)
 	pipeline_keys_copy(&r.bounce_keys, &keys);
 	dc.sign_bounce = sign_bounce;
 	dc.sign_arg = &r;
+	dc.local_bounce = local_bounce;
+	dc.local_arg = &r;
 	if (r.zf) {
 		dc.lookup = zone_lookup_async;
 		dc.lookup_arg = &r;

@@ -1455,6 +1455,15 @@ rule_addr(struct loader *L, const char *sec, const char *arg)
 			    "list" : "forward");
 			return NULL;
 		}
+	/* rules_match would give the list's bounce handling the mail, and
+	 * the rule would never see it. */
+	for (i = 0; i < r->nlists; i++)
+		if (rules_is_list_bounce(&r->lists[i], arg)) {
+			fail_at(L, L->lineno, "[%s %s]: the address is a "
+			    "bounce address of [list %s]", sec, arg,
+			    r->lists[i].addr);
+			return NULL;
+		}
 	if ((a = lower_addr(arg)) == NULL)
 		no_memory(L);
 	return a;
@@ -1466,6 +1475,7 @@ list_begin(struct loader *L, const char *arg)
 	char *a = rule_addr(L, "list", arg), *at;
 	struct rules *r = L->c->rules;
 	struct rules_list *nl, *l;
+	size_t i;
 
 	if (a == NULL)
 		return NULL;
@@ -1493,6 +1503,18 @@ list_begin(struct loader *L, const char *arg)
 		fail_at(L, L->lineno, "[list %s]: its bounce address %s has a "
 		    "local part over 64 octets", arg, l->bounces);
 		return NULL;
+	}
+	/* The other way round from rule_addr: a rule that came first. */
+	for (i = 0; i + 1 < r->nlists + r->nforwards; i++) {
+		const char *o = i + 1 < r->nlists ? r->lists[i].addr :
+		    r->forwards[i + 1 - r->nlists].addr;
+
+		if (rules_is_list_bounce(l, o)) {
+			fail_at(L, L->lineno, "[list %s]: [%s %s] has one of "
+			    "its bounce addresses", arg, i + 1 < r->nlists ?
+			    "list" : "forward", o);
+			return NULL;
+		}
 	}
 	return l;
 }

@@ -26,8 +26,10 @@
  * hook of the configuration); nothing here blocks the loop.
  *
  * Order of writes, for crash safety: a bounce is committed before the
- * envelope that marks its recipients final; if it cannot be committed,
- * those recipients stay pending and are tried again later. Final log
+ * envelope that marks its recipients final (queued, or kept by
+ * local_bounce when its recipient is one of the relay's own list bounce
+ * addresses); if it cannot be, those recipients stay pending and are
+ * tried again later. Final log
  * lines are written once the outcome is saved.
  *
  * SECURITY: untrusted input here is SMTP replies (smtpc.c keeps them
@@ -205,6 +207,7 @@ struct dtask {
 	size_t nb;
 	bool bounce_ok;
 	struct q_envelope benv;		/* the committed bounce */
+	enum deliver_local local;	/* local_bounce's answer */
 	bool removed;
 	char why[256];
 	struct dtask *next;
@@ -361,6 +364,44 @@ lower(char *s)
 
 /* ------------------------------------------------------- disk workers */
 
+/*
+ * bounce_queue - the report (msg, len) signed when a signer is set and
+ * committed to the queue for the failed message's sender, the envelope
+ * in t->benv; false (t->why) when it is not on disk.
+ */
+static bool
+bounce_queue(struct deliver *d, struct dtask *t, const char *msg,
+    size_t len)
+{
+	const struct q_envelope *e = &t->m->env;
+	char *signed_msg = NULL;
+	size_t signed_len = 0;
+	bool ok;
+
+	if (d->cfg.sign_bounce && d->cfg.sign_bounce(d->cfg.sign_arg, msg,
+	    len, &signed_msg, &signed_len)) {
+		msg = signed_msg;
+		len = signed_len;
+	}
+	memset(&t->benv, 0, sizeof(t->benv));
+	t->benv.sender = strdup("");
+	t->benv.rcpt = calloc(1, sizeof(*t->benv.rcpt));
+	if (t->benv.sender && t->benv.rcpt) {
+		t->benv.nrcpt = 1;
+		t->benv.rcpt[0].addr = strdup(e->sender);
+		t->benv.rcpt[0].state = Q_PENDING;
+		t->benv.rcpt[0].next_retry = t->m->now;
+	}
+	t->benv.first_seen = t->m->now;
+	t->benv.is_bounce = true;
+	ok = t->benv.nrcpt == 1 && t->benv.rcpt[0].addr != NULL &&
+	    queue_commit(d->q, msg, len, &t->benv, t->why, sizeof(t->why));
+	if (!ok && t->why[0] == '\0')
+		snprintf(t->why, sizeof(t->why), "out of memory");
+	free(signed_msg);
+	return ok;
+}
+
 static void
 task_run(struct deliver *d, struct dtask *t)
 {
@@ -395,8 +436,6 @@ task_run(struct deliver *d, struct dtask *t)
 		if (t->nb > 0) {
 			struct bounce_info bi;
 			struct dkim_buf b;
-			char *msg, *signed_msg = NULL;
-			size_t len, signed_len = 0;
 
 			memset(&bi, 0, sizeof(bi));
 			bi.hostname = d->hostname;
@@ -410,35 +449,17 @@ task_run(struct deliver *d, struct dtask *t)
 			bi.len = m->data ? m->len : 0;
 			dkim_buf_init(&b, 0);
 			t->bounce_ok = bounce_build(&bi, &b);
-			msg = b.p;
-			len = b.len;
-			if (t->bounce_ok && d->cfg.sign_bounce &&
-			    d->cfg.sign_bounce(d->cfg.sign_arg, b.p, b.len,
-			    &signed_msg, &signed_len)) {
-				msg = signed_msg;
-				len = signed_len;
-			}
-			if (t->bounce_ok) {
-				memset(&t->benv, 0, sizeof(t->benv));
-				t->benv.sender = strdup("");
-				t->benv.rcpt = calloc(1, sizeof(*t->benv.rcpt));
-				if (t->benv.sender && t->benv.rcpt) {
-					t->benv.nrcpt = 1;
-					t->benv.rcpt[0].addr = strdup(e->sender);
-					t->benv.rcpt[0].state = Q_PENDING;
-					t->benv.rcpt[0].next_retry = m->now;
-				}
-				t->benv.first_seen = m->now;
-				t->benv.is_bounce = true;
-				t->bounce_ok = t->benv.nrcpt == 1 &&
-				    t->benv.rcpt[0].addr != NULL &&
-				    queue_commit(d->q, msg, len, &t->benv,
-				    t->why, sizeof(t->why));
-			} else {
+			if (t->bounce_ok && d->cfg.local_bounce != NULL)
+				t->local = d->cfg.local_bounce(d->cfg.local_arg,
+				    e->sender, e->id, b.p, b.len, t->why,
+				    sizeof(t->why));
+			if (!t->bounce_ok)
 				snprintf(t->why, sizeof(t->why), "cannot "
 				    "build the report (out of memory)");
-			}
-			free(signed_msg);
+			else if (t->local == DELIVER_LOCAL_FAILED)
+				t->bounce_ok = false;	/* why: its reason */
+			else if (t->local == DELIVER_LOCAL_NO)
+				t->bounce_ok = bounce_queue(d, t, b.p, b.len);
 			dkim_buf_free(&b);
 			if (!t->bounce_ok) {
 				env_clear(&t->benv);
@@ -1894,11 +1915,13 @@ save_done(struct dtask *t)
 		}
 	}
 	if (t->nb > 0) {
-		if (t->bounce_ok) {
-			char who[600];
+		char who[600];
 
-			log_quote(e->sender, strlen(e->sender), who,
-			    sizeof(who));
+		log_quote(e->sender, strlen(e->sender), who, sizeof(who));
+		if (t->bounce_ok && t->local == DELIVER_LOCAL_KEPT) {
+			log_event(LOG_LVL_INFO, e->id, "event=bounce bounce=local "
+			    "to=<%s> recipients=%zu", who, t->nb);
+		} else if (t->bounce_ok) {
 			log_event(LOG_LVL_INFO, e->id, "event=bounce bounce=%s "
 			    "to=<%s> recipients=%zu", t->benv.id, who, t->nb);
 			if (!add_env(d, &t->benv, NULL, 0))

@@ -8,7 +8,9 @@
  * 4xx replies and connection failures are retried on the configured
  * schedule; a 5xx, or a message older than the lifetime, gets an RFC 3464
  * bounce to the envelope sender (none for the null sender or for our own
- * bounces). Each recipient ends in exactly one final log line.
+ * bounces), queued, or handed to local_bounce when the sender is one of
+ * the relay's own addresses. Each recipient ends in exactly one final log
+ * line.
  */
 #ifndef ARCRELAY_DELIVER_H
 #define ARCRELAY_DELIVER_H
@@ -22,6 +24,13 @@
 struct event_base;
 struct dns_resolver;
 struct deliver;
+
+/* What local_bounce did with a bounce (below). */
+enum deliver_local {
+	DELIVER_LOCAL_NO = 0,	/* not a local address: queue the bounce */
+	DELIVER_LOCAL_KEPT,	/* taken, durably, by the relay itself */
+	DELIVER_LOCAL_FAILED,	/* a local address, not taken now: why */
+};
 
 struct deliver_config {
 	const char *hostname;		/* EHLO name, bounce From domain */
@@ -39,6 +48,18 @@ struct deliver_config {
 	bool (*sign_bounce)(void *arg, const char *msg, size_t len,
 	    char **out, size_t *outlen);
 	void *sign_arg;
+	/*
+	 * A bounce for rcpt (the failed message's sender, queue id id) that
+	 * the relay would otherwise queue and send to itself: the sender of
+	 * a list member's copy is the list's own bounce address. Called on
+	 * a disk worker thread before the bounce is signed or queued; KEPT
+	 * makes the failed recipients final as a queued bounce does, FAILED
+	 * leaves them pending for a retry. NULL: every bounce is queued.
+	 */
+	enum deliver_local (*local_bounce)(void *arg, const char *rcpt,
+	    const char *id, const char *msg, size_t len, char *why,
+	    size_t whylen);
+	void *local_arg;
 	/*
 	 * Where MX, A and AAAA answers come from: NULL means
 	 * dns_lookup_async on the resolver given to deliver_new (the caller

@@ -1,5 +1,7 @@
 /*
- * pipeline.c - authenticate, sign, seal and queue (see pipeline.h).
+ * pipeline.c - authenticate, sign, seal and queue (see pipeline.h); and
+ * mail to a list's bounce addresses, from a client or from the relay's
+ * own delivery (pipeline_local_bounce), read and kept by one code path.
  *
  * Untrusted input: the message and the client's HELO. The HELO goes into
  * our Received field only after every byte outside printable ASCII has
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "arc.h"
+#include "bounce.h"
 #include "log.h"
 #include "maildir.h"
 #include "pipeline.h"
@@ -97,6 +100,21 @@ add_received(struct dkim_buf *out, const struct pipeline_opts *o,
 		dkim_buf_adds(out, " id ");
 		sanitize(out, env->session_id, 30);
 	}
+	dkim_buf_addf(out, ";\r\n\t%s\r\n", date);
+}
+
+/* add_received_local - our Received field on a bounce the relay made
+ * and keeps itself (pipeline_local_bounce): no client, no SMTP. */
+static void
+add_received_local(struct dkim_buf *out, const char *hostname,
+    const char *id, int64_t now)
+{
+	char date[64];
+
+	bounce_date(now, date, sizeof(date));
+	dkim_buf_addf(out, "Received: by %s (arcrelay) with local id ",
+	    hostname);
+	sanitize(out, id, 30);
 	dkim_buf_addf(out, ";\r\n\t%s\r\n", date);
 }
 
@@ -338,7 +356,8 @@ rewrite_from(const struct rules_list *l, const struct auth_results *res,
 struct pl_ctx {
 	const struct pipeline_opts *o;
 	const struct pipeline_keys *k;
-	const struct pipeline_env *env;
+	const struct pipeline_env *env;	/* NULL: a bounce of our own */
+	const char *local_id;	/* then: the queue id it is about */
 	const char *content;	/* after forged A-R were removed */
 	size_t len;
 	const char *aar;
@@ -556,7 +575,11 @@ list_bounce(struct pl_ctx *c, struct pipeline_result *r,
 	}
 	if (r->nbounces == 0) {
 		dkim_buf_init(&r->bounce_msg, (size_t)1 << 31);
-		add_received(&r->bounce_msg, c->o, c->env, c->now);
+		if (c->env != NULL)
+			add_received(&r->bounce_msg, c->o, c->env, c->now);
+		else
+			add_received_local(&r->bounce_msg, c->o->hostname,
+			    c->local_id, c->now);
 		dkim_buf_add(&r->bounce_msg, c->content, c->len);
 		if (r->bounce_msg.failed)
 			goto nomem;
@@ -1045,6 +1068,54 @@ log_bounces(const struct pipeline_result *r, const char *id)
 			    b->maildir ? "maildir" : "discarded");
 		}
 	}
+}
+
+enum pipeline_local
+pipeline_local_bounce(const struct rules *rules, const char *hostname,
+    const char *rcpt, const char *id, const char *msg, size_t len,
+    char *why, size_t whylen)
+{
+	struct pipeline_opts o;
+	struct pipeline_result r;
+	struct rules_match m;
+	struct pl_ctx c;
+	struct kept *kept = NULL;
+	enum pipeline_local rc = PIPE_LOCAL_FAILED;
+	char reply[256];
+	size_t nkept = 0;
+
+	rules_match(rules, rcpt, (int64_t)time(NULL), &m);
+	if (m.kind != RULE_LIST_BOUNCE)
+		return PIPE_LOCAL_NO;
+	memset(&o, 0, sizeof(o));
+	o.hostname = hostname;
+	memset(&c, 0, sizeof(c));
+	c.o = &o;
+	c.local_id = id;
+	c.content = msg;
+	c.len = len;
+	c.now = (int64_t)time(NULL);
+	c.plain = -1;
+	memset(&r, 0, sizeof(r));
+	if (list_bounce(&c, &r, &rules->lists[m.index], rcpt, m.addr, reply,
+	    sizeof(reply)) != PIPE_OK) {
+		snprintf(why, whylen, "%s", reply);
+		goto out;
+	}
+	if ((kept = calloc(r.nbounces ? r.nbounces : 1, sizeof(*kept))) ==
+	    NULL) {
+		snprintf(why, whylen, "out of memory");
+		goto out;
+	}
+	if (!keep_bounces(&r, kept, &nkept, why, whylen))
+		goto out;
+	log_bounces(&r, id);
+	rc = PIPE_LOCAL_KEPT;
+out:
+	free(kept);
+	dsn_free(c.dsn);
+	pipeline_result_free(&r);
+	return rc;
 }
 
 static void

@@ -126,6 +126,26 @@ enum pipeline_rc pipeline_process(const struct pipeline_opts *o,
     const struct pipeline_env *env, const char *data, size_t len,
     struct pipeline_result *r, char *reply, size_t replylen);
 
+enum pipeline_local {
+	PIPE_LOCAL_NO = 0,	/* rcpt is no list's bounce address */
+	PIPE_LOCAL_KEPT,	/* read, logged, kept (or discarded) */
+	PIPE_LOCAL_FAILED,	/* a list's, but not kept now: why says why */
+};
+
+/*
+ * pipeline_local_bounce - a bounce the relay made itself (relay/bounce.c)
+ * for rcpt, when rcpt is one of the bounce addresses of a list in rules:
+ * taken as mail to that address is at the end of DATA (read as a DSN,
+ * one event=list_bounce line per member under id, kept durably in the
+ * list's bounces maildir or discarded as its `bounces` says), behind a
+ * Received field of hostname, instead of a trip through the queue and
+ * SMTP back to this relay. Any other rcpt: PIPE_LOCAL_NO, nothing done.
+ * Blocking I/O: call it from a worker thread.
+ */
+enum pipeline_local pipeline_local_bounce(const struct rules *rules,
+    const char *hostname, const char *rcpt, const char *id, const char *msg,
+    size_t len, char *why, size_t whylen);
+
 /* pipeline_dkim_sign - the relay's DKIM-Signature field for m (appended
  * to out): used for relayed messages and for our own bounces. */
 enum dkim_status pipeline_dkim_sign(const struct pipeline_keys *k,

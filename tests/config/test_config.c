@@ -653,6 +653,14 @@ static const struct ok_case ok_cases[] = {
 	        "srs=no to=carol@else.example" },
 	      { "srs", "fwd.corp.example max_age=10 "
 	        "secrets=0123456789abcdef,old-secret-from-a-file" } } },
+	{ "NAME-bounces at another domain, or a longer local part: no clash",
+	    "[list a@lists.example]\nmembers = b@x.example\n"
+	    "[forward a-bounces@other.example]\nto = c@x.example\nsrs = no\n"
+	    "[forward a-bouncesx@lists.example]\nto = d@x.example\nsrs = no\n"
+	    "[forward a-bounces+@lists.example]\nto = e@x.example\nsrs = no\n",
+	    { { "forwards", "a-bounces@other.example srs=no to=c@x.example | "
+	        "a-bouncesx@lists.example srs=no to=d@x.example | "
+	        "a-bounces+@lists.example srs=no to=e@x.example" } } },
 	{ "[policy] trusted_arc, repeatable, commas or blanks, lowercased",
 	    "[policy]\ntrusted_arc = Hop.Example, fwd.example\n"
 	    "trusted_arc = m365.example.net\n",
@@ -746,6 +754,28 @@ static const struct err_case err_cases[] = {
 	    "[forward A@Lists.Example]\n", 0,
 	    "@F@:3: [forward A@Lists.Example]: the address already has a "
 	    "[list] rule" },
+	/* A rule on a list's bounce address would never see its mail. */
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "[forward A-Bounces@Lists.Example]\nto = c@x.example\n", 0,
+	    "@F@:3: [forward A-Bounces@Lists.Example]: the address is a "
+	    "bounce address of [list a@lists.example]" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "[forward a-bounces+b=x.example@lists.example]\n"
+	    "to = c@x.example\n", 0,
+	    "@F@:3: [forward a-bounces+b=x.example@lists.example]: the address "
+	    "is a bounce address of [list a@lists.example]" },
+	{ "[list a@lists.example]\nmembers = b@x.example\n"
+	    "[list a-bounces@lists.example]\nmembers = b@x.example\n", 0,
+	    "@F@:3: [list a-bounces@lists.example]: the address is a bounce "
+	    "address of [list a@lists.example]" },
+	{ "[forward a-bounces@LISTS.example]\nto = c@x.example\n"
+	    "[list A@lists.example]\nmembers = b@x.example\n", 0,
+	    "@F@:3: [list A@lists.example]: [forward a-bounces@lists.example] "
+	    "has one of its bounce addresses" },
+	{ "[list a-bounces+x@lists.example]\nmembers = b@x.example\n"
+	    "[list a@lists.example]\nmembers = b@x.example\n", 0,
+	    "@F@:3: [list a@lists.example]: [list a-bounces+x@lists.example] "
+	    "has one of its bounce addresses" },
 	{ "[list a@lists.example]\nmembers = b@x.example, c@\n", 0,
 	    "@F@:2: members: \"c@\": not an address local@domain" },
 	{ "[list a@lists.example]\nmembers = \"b c\"@x.example\n", 0,

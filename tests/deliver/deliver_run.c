@@ -14,6 +14,9 @@
  *   resolver IP@PORT       ... or from a real DNS server
  *   mx_port P              SMTP port for `mx`
  *   sign                   bounces go through a test "signer"
+ *   local ADDR kept|failonce  bounces to ADDR go to a test local_bounce:
+ *                          taken ("local ID ADDR LEN dsn|other" on
+ *                          stdout), or refused the first time, then taken
  *   start                  create deliver (after the settings above)
  *   ago S                  the next message arrived S seconds ago
  *   bounce                 the next message is a bounce of ours
@@ -29,9 +32,11 @@
  * stdout: "queued ID", "loaded N", "remaining N" at the end. Log lines
  * (deliver's and "lookup NAME TYPE" ones) go to stderr.
  */
+#define _GNU_SOURCE		/* memmem */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -111,6 +116,34 @@ test_sign(void *arg, const char *msg, size_t len, char **out, size_t *outlen)
 	*out = p;
 	*outlen = len + sizeof(mark) - 1;
 	return true;
+}
+
+/* Addresses a test local_bounce takes (plan: local ADDR MODE). */
+static struct {
+	char addr[512];
+	int fail;		/* refusals left, then taken */
+} locals[4];
+static size_t nlocals;
+
+/* test_local - the daemon's local_bounce in small: say what came. */
+static enum deliver_local
+test_local(void *arg, const char *rcpt, const char *id, const char *msg,
+    size_t len, char *why, size_t whylen)
+{
+	size_t i;
+
+	for (i = 0; i < nlocals; i++)
+		if (strcasecmp(rcpt, locals[i].addr) == 0)
+			break;
+	if (i == nlocals)
+		return DELIVER_LOCAL_NO;
+	if (__atomic_fetch_sub(&locals[i].fail, 1, __ATOMIC_RELAXED) > 0) {
+		snprintf(why, whylen, "test: cannot keep it now");
+		return DELIVER_LOCAL_FAILED;
+	}
+	printf("local %s %s %zu %s\n", id, rcpt, len, memmem(msg, len,
+	    "\r\nFinal-Recipient: rfc822; ", 26) != NULL ? "dsn" : "other");
+	return DELIVER_LOCAL_KEPT;
 }
 
 /* ---------------------------------------------------------------- plan */
@@ -257,6 +290,12 @@ main(int argc, char **argv)
 			dc.mx_port = (unsigned)atoi(tok[1]);
 		} else if (IS("sign")) {
 			dc.sign_bounce = test_sign;
+		} else if (IS("local") && nt == 3 && nlocals < 4) {
+			snprintf(locals[nlocals].addr,
+			    sizeof(locals[nlocals].addr), "%s", tok[1]);
+			locals[nlocals++].fail = strcmp(tok[2], "failonce") ==
+			    0 ? 1 : 0;
+			dc.local_bounce = test_local;
 		} else if (IS("zone") && nt == 2) {
 			if ((zone = zonefile_load(tok[1], why,
 			    sizeof(why))) == NULL) {

@@ -410,26 +410,50 @@ def g_bounce():
     p2, _ = message(d, "m2", "null sender")
     p3, _ = message(d, "m3", "already a bounce")
     p4, _ = message(d, "m4", "refused after data")
+    # a list member's copy: the sender is a local (list bounce) address
+    p5, _ = message(d, "m5", "to a list member")
+    p6, _ = message(d, "m6", "kept on the second try")
+    lb5, lb6 = "l-bounces+perm-e=dst.test@lists.test", "l-bounces@lists.test"
     r = Run(d, BASE + ["sign", "target smtp:[127.0.0.1]:%d" % port,
-                       "route snd.test smtp:[127.0.0.1]:%d" % port, "start",
+                       "route snd.test smtp:[127.0.0.1]:%d" % port,
+                       "local %s kept" % lb5, "local %s failonce" % lb6, "start",
                        "msg %s alice@snd.test perm-a@dst.test" % p1,
                        "msg %s <> perm-b@dst.test" % p2,
                        "bounce", "msg %s carol@snd.test perm-c@dst.test" % p3,
                        "msg %s dave@snd.test dperm-d@dst.test" % p4,
+                       "msg %s %s perm-e@dst.test" % (p5, lb5),
+                       "msg %s %s perm-f@dst.test" % (p6, lb6),
                        "wait 20"])
     s.stop()
     check("runner exit", r.rc, 0)
     check("nothing left queued", r.remaining, 0)
-    if len(r.ids) < 4:
-        check("queued", len(r.ids), 4)
+    if len(r.ids) < 6:
+        check("queued", len(r.ids), 6)
         return
     for q, a in [(r.ids[0], "perm-a@dst.test"), (r.ids[1], "perm-b@dst.test"),
                  (r.ids[2], "perm-c@dst.test"),
-                 (r.ids[3], "dperm-d@dst.test")]:
+                 (r.ids[3], "dperm-d@dst.test"), (r.ids[4], "perm-e@dst.test"),
+                 (r.ids[5], "perm-f@dst.test")]:
         check("bounced once: " + a, r.final(q, a), ["bounced"])
-    check("bounces made for alice and dave only",
-          sorted((x[0], x[2]) for x in r.bounces),
+    queued = [x for x in r.bounces if x[1] != "local"]
+    check("bounces queued for alice and dave only",
+          sorted((x[0], x[2]) for x in queued),
           sorted([(r.ids[0], "alice@snd.test"), (r.ids[3], "dave@snd.test")]))
+    # local_bounce: taken, never queued nor sent; refused once: pending,
+    # then taken at the next attempt
+    taken = re.findall(r"^local (\w+) (\S+) \d+ (\w+)$", r.out, re.M)
+    check("bounces to local addresses handed to local_bounce, as DSNs",
+          sorted(taken), sorted([(r.ids[4], lb5, "dsn"), (r.ids[5], lb6, "dsn")]))
+    check("and logged as bounce=local",
+          sorted((x[0], x[2].strip('"')) for x in r.bounces if x[1] == "local"),
+          sorted([(r.ids[4], lb5), (r.ids[5], lb6)]))
+    truth("a refusal by local_bounce leaves the recipient pending",
+          re.search(r" %s: to=<perm-f@dst.test> status=deferred .*"
+                    r"note=\"bounce not queued\"" % r.ids[5], r.err) and
+          re.search(r" %s: event=bounce status=failed reason=\"test: cannot "
+                    r"keep it now\"" % r.ids[5], r.err))
+    truth("nothing sent to a local bounce address",
+          not [t for c, t in s.delivered() if t.rcpts in ([lb5], [lb6])])
     b = bounce_txns(s, "alice@snd.test")
     check("bounce delivered to the sender with MAIL FROM:<>", len(b), 1)
     if b:
@@ -449,7 +473,7 @@ def g_bounce():
     check("no bounce for the null sender or for a bounce",
           sorted(t.rcpts for c, t in s.delivered() if t.sender == ""),
           [["alice@snd.test"], ["dave@snd.test"]])
-    for q, a in [(x[1], x[2]) for x in r.bounces]:
+    for q, a in [(x[1], x[2]) for x in queued]:
         check("bounce %s sent once" % q, r.final(q, a), ["sent"])
 
 

@@ -1,6 +1,7 @@
 /*
  * test_dsn.c - policy/dsn.c: reports in the shapes real MTAs send them
- * (Postfix, Exim, Gmail, Microsoft 365 with its extra parts), folding and
+ * (Postfix, Exim, Gmail, Microsoft 365 with its extra parts), status parts
+ * in base64 and quoted-printable (whole reports too), folding and
  * line ends, reports that are not DSNs, malformed and cut-short ones, and
  * the caps. Each row: the message, the status wanted, and the fields of
  * the first (and, when given, the last) recipient group.
@@ -157,6 +158,32 @@ static const char MSFT_TAIL[] = "\r\n"
 #define GROUP(addr, act, st) "Final-Recipient: rfc822; " addr "\r\n" \
 	"Action: " act "\r\nStatus: " st "\r\n"
 
+/* A report whose status part is in a transfer encoding. */
+#define REPORT_CTE(cte, status) HDR("multipart/report; " \
+	"report-type=delivery-status; boundary=b") \
+	"--b\r\nContent-Type: text/plain\r\n\r\nsorry\r\n" \
+	"--b\r\nContent-Type: message/delivery-status\r\n" \
+	"Content-Transfer-Encoding: " cte "\r\n\r\n" status "\r\n--b--\r\n"
+
+/* The base64 of "Reporting-MTA: dns; b64.example", then a group for
+ * b64@dest.example (5.1.1), CRLF lines; wrapped at 40 columns. */
+#define B64_STATUS "UmVwb3J0aW5nLU1UQTogZG5zOyBiNjQuZXhhbXBs\r\n" \
+	"ZQ0KDQpGaW5hbC1SZWNpcGllbnQ6IHJmYzgyMjsg\r\n" \
+	"YjY0QGRlc3QuZXhhbXBsZQ0KQWN0aW9uOiBmYWls\r\n" \
+	"ZWQNClN0YXR1czogNS4xLjENCg==\r\n"
+
+/* The base64 of a whole multipart/report body (boundary w): a text part,
+ * then a status part for whole@dest.example (5.2.2). */
+#define B64_WHOLE "LS13DQpDb250ZW50LVR5cGU6IHRleHQvcGxhaW4NCg0Kc29ycnkNCi0tdw0K\r\n" \
+	"Q29udGVudC1UeXBlOiBtZXNzYWdlL2RlbGl2ZXJ5LXN0YXR1cw0KDQpSZXBv\r\n" \
+	"cnRpbmctTVRBOiBkbnM7IHdob2xlLmV4YW1wbGUNCg0KRmluYWwtUmVjaXBp\r\n" \
+	"ZW50OiByZmM4MjI7IHdob2xlQGRlc3QuZXhhbXBsZQ0KQWN0aW9uOiBmYWls\r\n" \
+	"ZWQNClN0YXR1czogNS4yLjINCg0KLS13LS0NCg==\r\n"
+
+#define QP_GROUP "Reporting-MTA: dns; qp.example\r\n\r\n" \
+	"Final-Recipient: rfc822; qp@dest.example\r\nAction: failed\r\n" \
+	"Status: 5.1.1\r\n"
+
 static const struct row rows[] = {
 	{ "postfix", POSTFIX, DSN_OK, NULL, 1,
 	    { "rfc822", "m1@dest.example", "m1@dest.example", "failed",
@@ -230,6 +257,14 @@ static const struct row rows[] = {
 	{ "the header only", HDR("multipart/report; boundary=b"),
 	    DSN_E_NOT_DSN, "delivery-status" },
 
+	{ "a folded line as long as the field name before the colon",
+	    REPORT("Final-Recipient: rfc822; fold@dest.example\r\n"
+	    "Action: failed\r\nStatus: 5.1.1\r\n"
+	    "Diagnostic-Code: smtp; 550 5.1.1 <fold@dest.example>: refused\r\n"
+	    " 15 octets here\r\n"), DSN_OK, NULL, 1,
+	    { "rfc822", "fold@dest.example", "", "failed", "5.1.1", "smtp",
+	    "550 5.1.1 <fold@dest.example>: refused 15 octets here" } },
+
 	/* Not DSNs */
 	{ "an auto-reply", "From: bob@dest.example\r\nSubject: Out of office"
 	    "\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n",
@@ -289,6 +324,84 @@ static const struct row rows[] = {
 	    "Content-Type: message/delivery-status\r\n"
 	    "Content-Transfer-Encoding: base64\r\n\r\n!!!not base64\r\n"
 	    "--b--\r\n", DSN_E_MALFORMED, "base64" },
+	/* Transfer encodings of the status part (and of a whole report) */
+	{ "quoted-printable: soft breaks, =3D, lowercase hex, padding",
+	    REPORT_CTE("quoted-printable", QP_GROUP
+	    "Diagnostic-Code: smtp; 550 5.1.1 <qp@dest.example>: Recipient ad=\r\n"
+	    "dress rejected: key=3Dvalue =3d lower =c3=a9t=C3=A9   \r\n"
+	    "X-Padded: after a soft break =  \r\n"
+	    " folded\r\n"), DSN_OK, NULL, 1,
+	    { "rfc822", "qp@dest.example", "", "failed", "5.1.1", "smtp",
+	    "550 5.1.1 <qp@dest.example>: Recipient address rejected: "
+	    "key=value = lower \xc3\xa9t\xc3\xa9" }, { NULL }, "qp.example" },
+	{ "quoted-printable, its name in another case with a comment",
+	    REPORT_CTE("Quoted-Printable (gateway)", "Reporting-MTA: dns; q=\r\n"
+	    "p.example\r\n\r\n" GROUP("qp2@dest.example", "failed", "5.0.0")),
+	    DSN_OK, NULL, 1, { "rfc822", "qp2@dest.example", "", "failed",
+	    "5.0.0" }, { NULL }, "qp.example" },
+	{ "quoted-printable, LF lines", "Content-Type: multipart/report; "
+	    "boundary=x\n\n--x\nContent-Type: message/delivery-status\n"
+	    "Content-Transfer-Encoding: quoted-printable\n\n"
+	    "Final-Recipient: rfc822; lf=\nqp@dest.example\nAction: failed\n"
+	    "Status: 5.0.0\n\n--x--\n", DSN_OK, NULL, 1,
+	    { "rfc822", "lfqp@dest.example", "", "failed", "5.0.0" } },
+	{ "quoted-printable: = before a letter",
+	    REPORT_CTE("quoted-printable", QP_GROUP "Diagnostic-Code: smtp; "
+	    "550 a=b\r\n"), DSN_E_MALFORMED, "quoted-printable" },
+	{ "quoted-printable: one hex digit, then the line end",
+	    REPORT_CTE("quoted-printable", QP_GROUP "Diagnostic-Code: smtp; "
+	    "550 =4\r\n"), DSN_E_MALFORMED, "line 6" },
+	{ "quoted-printable: a bad second digit",
+	    REPORT_CTE("quoted-printable", "Final-Recipient: rfc822; x=3G@d"
+	    "\r\nAction: failed\r\nStatus: 5.0.0\r\n"), DSN_E_MALFORMED,
+	    "line 1" },
+	{ "quoted-printable: '=' as the last octet of the part",
+	    HDR("multipart/report; boundary=b") "--b\r\n"
+	    "Content-Type: message/delivery-status\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    QP_GROUP "=", DSN_OK, NULL, 1,
+	    { "rfc822", "qp@dest.example", "", "failed", "5.1.1" } },
+	{ "base64 in lines of 40", REPORT_CTE("base64", B64_STATUS), DSN_OK,
+	    NULL, 1, { "rfc822", "b64@dest.example", "", "failed", "5.1.1" },
+	    { NULL }, "b64.example" },
+	{ "base64 named in uppercase, LF lines",
+	    "Content-Type: multipart/report; boundary=b\n\n--b\n"
+	    "Content-Type: message/delivery-status\n"
+	    "Content-Transfer-Encoding: BASE64\n\n"
+	    "UmVwb3J0aW5nLU1UQTogZG5zOyBiNjQuZXhhbXBs\n"
+	    "ZQ0KDQpGaW5hbC1SZWNpcGllbnQ6IHJmYzgyMjsg\n"
+	    "YjY0QGRlc3QuZXhhbXBsZQ0KQWN0aW9uOiBmYWls\n"
+	    "ZWQNClN0YXR1czogNS4xLjENCg==\n--b--\n", DSN_OK, NULL, 1,
+	    { "rfc822", "b64@dest.example", "", "failed", "5.1.1" } },
+	{ "base64 with a character outside the alphabet",
+	    REPORT_CTE("base64", "UmVwb3J0aW5nLU1UQTog*G5zOyBiNjQuZXhhbXBs\r\n"),
+	    DSN_E_MALFORMED, "not valid base64" },
+	{ "base64 with text after the padding",
+	    REPORT_CTE("base64", "ZWQNClN0YXR1czogNS4xLjENCg==\r\nZWQN\r\n"),
+	    DSN_E_MALFORMED, "not valid base64" },
+	{ "base64 cut in a group of four",
+	    REPORT_CTE("base64", "UmVwb3J0aW5nLU1UQT\r\n"),
+	    DSN_E_MALFORMED, "not valid base64" },
+	{ "the whole report in base64 (RFC 2045 §6.4 forbids it)",
+	    HDR("multipart/report; report-type=delivery-status; boundary=w"
+	    "\r\nContent-Transfer-Encoding: base64") B64_WHOLE, DSN_OK,
+	    NULL, 1, { "rfc822", "whole@dest.example", "", "failed", "5.2.2" },
+	    { NULL }, "whole.example" },
+	{ "the whole report in quoted-printable (a soft break inside)",
+	    HDR("multipart/report; boundary=\"=_w\"\r\n"
+	    "Content-Transfer-Encoding: quoted-printable")
+	    "--=3D_w\r\nContent-Type: message/delivery-status\r\n\r\n"
+	    "Final-Recipient: rfc822; wh=\r\nole@dest.example\r\n"
+	    "Action: failed\r\nStatus: 5.0.0\r\n--=3D_w--\r\n", DSN_OK, NULL, 1,
+	    { "rfc822", "whole@dest.example", "", "failed", "5.0.0" } },
+	{ "a whole report in broken base64",
+	    HDR("multipart/report; boundary=w\r\n"
+	    "Content-Transfer-Encoding: base64") "--w\r\n",
+	    DSN_E_MALFORMED, "a multipart body is not valid base64" },
+	{ "7bit and 8bit are read as they stand",
+	    REPORT_CTE("8bit", GROUP("a=b@dest.example", "failed", "5.0.0")),
+	    DSN_OK, NULL, 1, { "rfc822", "a=b@dest.example", "", "failed",
+	    "5.0.0" } },
 };
 
 /* same - a field of a group against the wanted string (NULL: any). */
@@ -564,6 +677,76 @@ Test(dsn, caps)
 	free((void *)c[0].unit);
 	free((void *)c[3].unit);
 	free((void *)c[4].unit);
+}
+
+/* The caps hold for encoded bodies: a status part in quoted-printable
+ * over DSN_MAX_STATUS (raw), and whole reports in base64 over
+ * DSN_MAX_DECODED, are DSN_E_LIMIT; just under, they read. */
+Test(dsn, encoded_caps)
+{
+	static const struct {
+		const char *name;
+		bool whole;		/* a whole report in base64 */
+		size_t n;		/* octets of padding */
+		enum dsn_rc rc;
+		const char *why_has;
+	} c[] = {
+		{ "qp status part at DSN_MAX_STATUS", false,
+		    DSN_MAX_STATUS - 200, DSN_OK, NULL },
+		{ "qp status part over DSN_MAX_STATUS", false, DSN_MAX_STATUS,
+		    DSN_E_LIMIT, "status part over" },
+		{ "base64 report under DSN_MAX_DECODED", true,
+		    DSN_MAX_DECODED / 2, DSN_OK, NULL },
+		{ "base64 report over DSN_MAX_DECODED", true, DSN_MAX_DECODED,
+		    DSN_E_LIMIT, "encoded multipart" },
+	};
+	size_t i, k;
+
+	for (i = 0; i < NELEM(c); i++) {
+		struct row t = { c[i].name, NULL, c[i].rc, c[i].why_has, 1,
+		    { "rfc822", "big@dest.example", "", "failed", "5.0.0" } };
+		struct dkim_buf b, in;
+		char *enc = NULL;
+
+		dkim_buf_init(&b, 0);
+		dkim_buf_init(&in, 0);
+		if (c[i].whole) {
+			dkim_buf_adds(&in, "--w\r\nContent-Type: text/plain"
+			    "\r\n\r\n");
+			for (k = 0; k < c[i].n / 64; k++)
+				dkim_buf_adds(&in, "padding padding padding "
+				    "padding padding padding padding pad\r\n");
+			dkim_buf_adds(&in, "--w\r\nContent-Type: "
+			    "message/delivery-status\r\n\r\n"
+			    GROUP("big@dest.example", "failed", "5.0.0")
+			    "--w--\r\n");
+			cr_assert(!in.failed);
+			enc = dkim_b64_encode((const unsigned char *)in.p,
+			    in.len);
+			cr_assert_not_null(enc);
+			dkim_buf_adds(&b, "Content-Type: multipart/report; "
+			    "boundary=w\r\nContent-Transfer-Encoding: base64"
+			    "\r\n\r\n");
+			dkim_buf_adds(&b, enc);
+		} else {
+			dkim_buf_adds(&b, "Content-Type: multipart/report; "
+			    "boundary=b\r\n\r\n--b\r\nContent-Type: "
+			    "message/delivery-status\r\n"
+			    "Content-Transfer-Encoding: quoted-printable\r\n"
+			    "\r\n" GROUP("big@dest.example", "failed",
+			    "5.0.0") "X-Pad: ");
+			/* 63 octets a line */
+			for (k = 0; k < (c[i].n + 62) / 63; k++)
+				dkim_buf_adds(&b, "=3D=3D=3D=3D=3D=3D=3D=3D=3D"
+				    "=3D=3D=3D=3D=3D=3D=3D=3D=3D=3D=3D=\r\n");
+			dkim_buf_adds(&b, "\r\n--b--\r\n");
+		}
+		cr_assert(!b.failed);
+		run_row(&t, b.p, b.len);
+		free(enc);
+		dkim_buf_free(&b);
+		dkim_buf_free(&in);
+	}
 }
 
 Test(dsn, rc_str)

@@ -224,6 +224,12 @@ posters = any
 verp = no
 bounces = maildir:%(work)s/plainv-bounces
 
+# a member the sink refuses (bounces_stage): the relay's own bounce to
+# its VERP sender is kept here, never sent over SMTP
+[list rb@%(lists)s]
+members = rb1@dest.example, rb2@dest.example
+posters = any
+
 [forward fw@%(lists)s]
 to = fw-dest@dest.example
 srs = yes
@@ -1407,6 +1413,84 @@ def bounces_stage(work, dm, sink):
               re.search(r"session=(\S+)", ln).group(1) in ids and "queued=0 " not in ln]
     T.check("bounces: nothing queued for them (queued=0 in each session's line)",
             len(ids) >= 4 and not queued, "ids %r, queued: %r" % (ids, queued))
+    own_bounce(work, dm, sink, spool_bounces)
+    bounce_rule_reload(work, dm)
+
+
+def own_bounce(work, dm, sink, spool_bounces):
+    """A member whose server refuses with 5xx: the relay's own bounce to
+    the member's VERP sender goes straight to the list's bounce handling."""
+    sink.set_rules({"reject": ["rb1@dest.example"]})
+    try:
+        mid, data = make_msg(work, "refused", addr("rb"), "", D.crlf("rb1 is refused\n"))
+        m, rr, fin = post(dm.port, "alice@none.example", [addr("rb")], data)
+        got = wait_copies(sink, {mid: 1}).get(mid, [])
+        T.check("own bounce: the post reaches rb2, the sink refuses rb1",
+                fin is not None and fin[0] == 250 and rcpts_of(got) == ["rb2@dest.example"],
+                "DATA %r, sink got %r" % (fin, rcpts_of(got)))
+        lines = bounce_line(dm, r"event=list_bounce list=rb@lists.example "
+                                r"member=rb1@dest.example ")
+        refused = dm.grep(r"to=<rb1@dest.example> status=bounced")
+        qid = re.search(r" (\S+): to=<rb1", refused[0]).group(1) if refused else None
+        T.check("own bounce: attributed to rb1 (5.1.1, verp=yes, kept) under the "
+                "failed copy's queue id",
+                len(lines) == 1 and "status=5.1.1" in lines[0] and "verp=yes" in lines[0] and
+                "kept=maildir" in lines[0] and qid is not None and
+                (" %s: event=list_bounce" % qid) in lines[0],
+                "log %r, bounced %r\n%s" % (lines, refused, dm.tail(8)))
+        local = dm.grep(r'event=bounce bounce=local '
+                        r'to=<"?rb-bounces\+rb1=dest.example@lists.example"?>')
+        T.check("own bounce: logged as bounce=local, not queued", len(local) == 1 and
+                not dm.grep(r'event=bounce bounce=(?!local )\S+ to=<"?rb-bounces'),
+                "%r" % dm.grep(r"event=bounce "))
+        files = kept_in(spool_bounces, mid)
+        body = b""
+        if files:
+            with open(os.path.join(spool_bounces, "new", files[0]), "rb") as fh:
+                body = fh.read()
+        T.check("own bounce: the report is in SPOOL/bounces, behind a local Received",
+                len(files) == 1 and body.startswith(
+                    b"Received: by %s (arcrelay) with local id " % HOST.encode()) and
+                b"Final-Recipient: rfc822; rb1@dest.example" in body, "files %r\n%r" % (
+                    files, body[:300]))
+        time.sleep(0.5)
+        T.check("own bounce: no SMTP to the relay itself, nothing to the sink",
+                not dm.grep(r"event=rcpt status=\S+ to=<?rb-bounces") and
+                not [e for e, _ in sink_all(sink) if any(
+                    r.lower().startswith("rb-bounces") for r in e["rcpt"])],
+                "%r" % dm.grep(r"rb-bounces"))
+    finally:
+        sink.set_rules({})
+
+
+def sink_all(sink):
+    """Every (envelope, data) the sink holds."""
+    return D.sink_messages(sink.dir)
+
+
+def bounce_rule_reload(work, dm):
+    """A reload whose file puts a forward on a list's bounce address is
+    refused, naming both sections; the running rules stay."""
+    path = os.path.join(work, "arcrelay.conf")
+    with open(path) as fh:
+        good = fh.read()
+    try:
+        with open(path, "a") as fh:
+            fh.write("\n[forward RB-Bounces@lists.example]\nto = x@dest.example\nsrs = no\n")
+        lines = reload(dm)
+        T.check("reload: a forward on a list's bounce address is refused, naming both",
+                any("result=refused" in ln and "[forward RB-Bounces@lists.example]" in ln and
+                    "[list rb@lists.example]" in ln for ln in lines) and dm.alive(),
+                "log: %r" % lines)
+        c = D.Client(dm.port)
+        c.cmd("EHLO bounce.dest.example")
+        c.cmd("MAIL FROM:<>")
+        r1 = c.cmd("RCPT TO:<rb-bounces@lists.example>")
+        c.close()
+        T.check("reload: the list still takes its bounce address", r1[0] == 250, "%r" % (r1,))
+    finally:
+        with open(path, "w") as fh:
+            fh.write(good)
 
 
 # ---- main -----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /*
- * test_buf.c - the growable buffer with a ceiling and the base64 helpers
- * every signature and key record goes through.
+ * test_buf.c - the growable buffer with a ceiling, the base64 helpers
+ * every signature and key record goes through, and the quoted-printable
+ * decoder of DSN status parts.
  */
 #include <criterion/criterion.h>
 
@@ -130,5 +131,55 @@ Test(buf, base64_decode_fws_and_errors)
 			    escs(rows[i].in), dec ? esc(dec, n) : "(null)",
 			    rows[i].want);
 		free(dec);
+	}
+}
+
+Test(buf, qp_decode)
+{
+	static const struct {
+		const char *in;
+		const char *want;	/* NULL: must fail */
+		size_t bad_line;	/* when it fails */
+	} rows[] = {
+		{ "", "", 0 },
+		{ "plain text\r\n", "plain text\r\n", 0 },
+		{ "a=3Db =3d =C3=a9\r\n", "a=b = \xc3\xa9" "\r\n", 0 },
+		{ "soft=\r\nbreak\r\n", "softbreak\r\n", 0 },
+		{ "soft=\nLF\n", "softLF\n", 0 },
+		{ "pad   \t\r\nmore =  \r\nend", "pad\r\nmore end", 0 },
+		{ "last=", "last", 0 },
+		{ "=20\r\n", " \r\n", 0 },	/* an encoded space stays */
+		{ "a=b\r\n", NULL, 1 },
+		{ "ok\r\n=4\r\n", NULL, 2 },
+		{ "ok\nok\nx=G0\n", NULL, 3 },
+		{ "=\x80" "A", NULL, 1 },
+		{ "==\r\n", NULL, 1 },
+	};
+
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		size_t n = 0, bad = 99;
+		char *dec = dkim_qp_decode(rows[i].in, strlen(rows[i].in), &n,
+		    &bad);
+
+		if (rows[i].want == NULL)
+			cr_expect(dec == NULL && bad == rows[i].bad_line,
+			    "decode \"%s\": got \"%s\" (line %zu), want a "
+			    "failure on line %zu", escs(rows[i].in),
+			    dec ? esc(dec, n) : "(null)", bad,
+			    rows[i].bad_line);
+		else
+			cr_expect(dec != NULL && same(dec, n,
+			    rows[i].want), "decode \"%s\": got \"%s\", want "
+			    "\"%s\"", escs(rows[i].in), dec ?
+			    esc(dec, n) : "(null)",
+			    escs(rows[i].want));
+		free(dec);
+	}
+	for (int c = 0; c < 256; c++) {
+		int want = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ?
+		    c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+
+		cr_expect_eq(dkim_hex_digit((char)c), want, "dkim_hex_digit(%d): "
+		    "got %d, want %d", c, dkim_hex_digit((char)c), want);
 	}
 }
