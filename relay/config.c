@@ -587,6 +587,11 @@ fail_at(struct loader *L, size_t line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* The reason is printed and logged as it is: no octet of the file
+	 * may move a terminal's cursor or start a log line of its own. */
+	for (char *c = msg; *c != '\0'; c++)
+		if (((unsigned char)*c < ' ' && *c != '\t') || *c == 0x7f)
+			*c = '?';
 	if (L->why != NULL && L->whylen > 0)
 		snprintf(L->why, L->whylen, "%s:%zu: %s", L->path, line, msg);
 	return false;
@@ -1912,7 +1917,8 @@ on_line(struct loader *L, char *line, size_t n)
 		return fail_at(L, L->lineno, "line longer than %d bytes",
 		    CFG_LINE_MAX);
 	for (i = 0; i < n; i++)
-		if ((unsigned char)line[i] < ' ' && line[i] != '\t')
+		if (((unsigned char)line[i] < ' ' && line[i] != '\t') ||
+		    line[i] == 0x7f)
 			return fail_at(L, L->lineno, line[i] == '\0' ?
 			    "NUL byte in the line" :
 			    "control character in the line");

@@ -923,6 +923,8 @@ static const struct err_case err_cases[] = {
 	{ "[server]\nspool = a\rb\n", 0,
 	    "@F@:2: control character in the line" },
 	{ LIT("[server]\nspool = a\0b\n"), "@F@:2: NUL byte in the line" },
+	{ "[forward a@\177example.org]\nto = b@example.net\n", 0,
+	    "@F@:1: control character in the line" },
 	{ "[server]\nworkers = 2\n[bogus]\nworkers = x\n", 0,
 	    "@F@:3: unknown section [bogus]" },	/* the first error wins */
 

@@ -7,10 +7,11 @@
  * 5 of the first byte is set), sends the rest of the input from the other
  * end, all at once as a pipelining client would, then closes its sending
  * side and reads replies until the server hangs up. Bit 4 of the first
- * byte turns every LF of the input into CRLF first, so that mutations
- * reach the states behind well-formed lines; bit 3 sets SIZE to 2000
- * octets; bits 0-2 pick the reply of the message hook (250, 451, 554).
- * The rcpt hook accepts recipients in example.org and refuses the rest.
+ * byte turns every LF of an input without CRLF into CRLF first, so that
+ * mutations reach the states behind well-formed lines; bit 3 sets SIZE to
+ * 2000 octets; bits 0-2 pick the reply of the message hook (250, 451,
+ * 554). The rcpt hook accepts recipients in example.org and refuses
+ * the rest.
  *
  * Besides "no crash, no leak, no overread" (ASan, UBSan), it traps when a
  * promise of smtpd.h breaks:
@@ -43,6 +44,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "dkim.h"
 #include "fuzz_input.h"
 #include "log.h"
 #include "smtpd.h"
@@ -281,24 +283,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		log_init(false, LOG_LVL_ERR);
 		quiet = true;
 	}
-	if ((p = fuzz_input(data, size, &sel, &n)) == NULL)
+	if ((p = fuzz_input_lines(data, size, &sel, &n, 16)) == NULL)
 		return 0;
-	if (sel & 16) {
-		size_t lf = 0, k = 0;
-		char *q;
-
-		for (size_t i = 0; i < n; i++)
-			lf += p[i] == '\n';
-		CHECK((q = malloc(n + lf + 1)) != NULL);
-		for (size_t i = 0; i < n; i++) {
-			if (p[i] == '\n')
-				q[k++] = '\r';
-			q[k++] = p[i];
-		}
-		free(p);
-		p = q;
-		n = k;
-	}
 	one(p, n, sel);
 	free(p);
 	return 0;
