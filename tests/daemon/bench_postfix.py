@@ -174,9 +174,9 @@ class OpenDKIM:
                 "Background no",
                 "Syslog no",
                 "AuthservID %s" % D.AUTHSERV_ID,
-                # libunbound's forwarder, ADDR@PORT as ub_ctx_set_fwd reads it
-                # (a ResolverConfiguration file crashed it: its config
-                # parser is not thread-safe).
+                # libunbound's forwarder, ADDR@PORT as ub_ctx_set_fwd reads it.
+                # (With a ResolverConfiguration file instead, the verifier
+                # died under load: "fatal flex scanner internal error".)
                 "Nameservers 127.0.0.1@%d" % dns_port,
                 "MinimumKeyBits 1024",
                 "Canonicalization relaxed/relaxed",
