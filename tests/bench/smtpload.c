@@ -6,6 +6,7 @@
  *                 [--helo NAME] [--from ADDR] [--to ADDR] [--timeout SECS]
  *                 --pool DIR|FILE...
  *   smtpload sink --port P [--host IP] [--count-file F]
+ *                 [--keep DIR [--keep-every K]]
  *
  * send opens N sessions at once and shares the M messages among them
  * (M / N each, the first M % N one more). A --pool directory gives its
@@ -36,7 +37,11 @@
  * rename so a reader never sees half of it; and the extra command STAT
  * answers 250 {"messages": N, "connections": N, "open": N}, as sink.py
  * does. With --port 0 it prints "listening PORT" on stdout before the
- * count file appears. SIGTERM or SIGINT ends it with status 0.
+ * count file appears. With --keep DIR it also writes one message in K
+ * (the 1st, the K+1st, ...; K is 100 unless --keep-every says) to
+ * DIR/N.eml, N its number, as received: dot-stuffed, ending in CRLF "."
+ * CRLF, so that a benchmark can check what a relay under load delivered.
+ * SIGTERM or SIGINT ends it with status 0.
  *
  * SECURITY: a test tool for loopback, but the peer is still held to
  * caps: reply and command lines of at most LINE_CAP octets, replies of at
@@ -671,6 +676,7 @@ struct sink_sess {
 	bool mail;
 	size_t rcpts;
 	int eom;			/* bytes of CRLF "." CRLF matched */
+	FILE *keep;			/* owned: this message's copy, or NULL */
 	struct sink_sess *prev, *next;
 };
 
@@ -680,7 +686,9 @@ struct sink {
 	struct event *flush;		/* owned: writes the count file */
 	struct event *resume;		/* owned: accepting again */
 	const char *count_file;
-	uint64_t messages, connections, written;
+	const char *keep_dir;		/* --keep, or NULL */
+	unsigned long keep_every;
+	uint64_t messages, connections, written, started;
 	struct sink_sess *sessions;	/* owned, a list */
 	size_t open;
 };
@@ -728,6 +736,8 @@ sink_free(struct sink_sess *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	sk->open--;
+	if (s->keep)
+		fclose(s->keep);
 	bufferevent_free(s->bev);
 	free(s);
 }
@@ -797,6 +807,15 @@ cmd_data(struct sink_sess *s)
 	}
 	s->st = SK_DATA;
 	s->eom = 2;		/* the CRLF of the DATA line counts */
+	if (s->sk->keep_dir && s->sk->started++ % s->sk->keep_every == 0) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/%llu.eml", s->sk->keep_dir,
+		    (unsigned long long)s->sk->started);
+		if ((s->keep = fopen(path, "wb")) == NULL)
+			fprintf(stderr, "smtpload: %s: %s\n", path,
+			    strerror(errno));
+	}
 	sink_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
@@ -853,9 +872,21 @@ sink_command(struct sink_sess *s, const char *line, size_t n)
 	sink_reply(s, "500 5.5.2 unknown command");
 }
 
+/* sink_keep - bytes of the message kept in its copy, if it has one. */
+static void
+sink_keep(struct sink_sess *s, const void *p, size_t n)
+{
+	if (s->keep && n > 0 && fwrite(p, 1, n, s->keep) != n) {
+		fprintf(stderr, "smtpload: writing a kept message: %s\n",
+		    strerror(errno));
+		fclose(s->keep);
+		s->keep = NULL;
+	}
+}
+
 /*
  * sink_scan_data - look for the end of the message in the input, draining
- * what was looked at: true once it was found.
+ * what was looked at (and keeping it, see --keep): true once it was found.
  */
 static bool
 sink_scan_data(struct sink_sess *s, struct evbuffer *in)
@@ -880,12 +911,20 @@ sink_scan_data(struct sink_sess *s, struct evbuffer *in)
 					s->eom = *p == '\r';
 				p++;
 				if (s->eom == 5) {
+					sink_keep(s, v[k].iov_base, (size_t)
+					    (p - (const char *)v[k].iov_base));
 					used += (size_t)(p - (const char *)
 					    v[k].iov_base);
 					evbuffer_drain(in, used);
+					if (s->keep && fclose(s->keep) != 0)
+						fprintf(stderr, "smtpload: "
+						    "closing a kept message: "
+						    "%s\n", strerror(errno));
+					s->keep = NULL;
 					return true;
 				}
 			}
+			sink_keep(s, v[k].iov_base, v[k].iov_len);
 			used += v[k].iov_len;
 		}
 		evbuffer_drain(in, used);
@@ -1037,7 +1076,8 @@ usage(void)
 	    "                     [--helo NAME] [--from ADDR] [--to ADDR] "
 	    "[--timeout SECS]\n"
 	    "                     --pool DIR|FILE...\n"
-	    "       smtpload sink --port P [--host IP] [--count-file F]\n");
+	    "       smtpload sink --port P [--host IP] [--count-file F]\n"
+	    "                     [--keep DIR [--keep-every K]]\n");
 	exit(2);
 }
 
@@ -1186,6 +1226,7 @@ run_sink(int argc, char **argv)
 	int salen, a;
 
 	memset(&sk, 0, sizeof(sk));
+	sk.keep_every = 100;
 	for (a = 0; a + 1 < argc; a += 2) {
 		if (strcmp(argv[a], "--port") == 0)
 			port = number(argv[a], argv[a + 1], 0, 65535);
@@ -1193,6 +1234,11 @@ run_sink(int argc, char **argv)
 			host = argv[a + 1];
 		else if (strcmp(argv[a], "--count-file") == 0)
 			sk.count_file = argv[a + 1];
+		else if (strcmp(argv[a], "--keep") == 0)
+			sk.keep_dir = argv[a + 1];
+		else if (strcmp(argv[a], "--keep-every") == 0)
+			sk.keep_every = number(argv[a], argv[a + 1], 1,
+			    1000000000);
 		else
 			usage();
 	}

@@ -1,7 +1,7 @@
 #!/bin/sh
 # smtpload_smoke.sh SMTPLOAD WORKDIR - smtpload send into smtpload sink:
-# 20 messages over 4 sessions all counted, SIGTERM ends the sink with 0,
-# and sending to the closed port counts 20 errors instead of crashing.
+# 20 messages over 4 sessions all counted, one in 7 kept byte for byte
+# (--keep), SIGTERM ends the sink with 0, and sending to the closed port counts 20 errors instead of crashing.
 set -u
 load=$1
 work=$2
@@ -14,7 +14,8 @@ printf 'Subject: one\r\n\r\nplain\r\n.\r\n' >pool/1.eml
 printf 'Subject: two\r\n\r\n..a stuffed dot\r\n..\r\nend\r\n.\r\n' >pool/2.eml
 printf 'Subject: three\r\n\r\n.\r\n' >pool/3.eml
 
-"$load" sink --port 0 --count-file count >sink.out 2>sink.err &
+mkdir kept
+"$load" sink --port 0 --count-file count --keep kept --keep-every 7 >sink.out 2>sink.err &
 sink=$!
 i=0
 while [ ! -f count ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
@@ -33,6 +34,12 @@ esac
 i=0
 while [ "$(cat count)" != 20 ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i + 1)); done
 [ "$(cat count)" = 20 ] || fail "sink count: got $(cat count), want 20"
+kept=$(ls kept | sort -n | tr '\n' ' ')
+[ "$kept" = "1.eml 8.eml 15.eml " ] || fail "kept: got '$kept', want '1.eml 8.eml 15.eml '"
+for f in kept/*.eml; do
+	cmp -s "$f" pool/1.eml || cmp -s "$f" pool/2.eml || cmp -s "$f" pool/3.eml ||
+	    fail "$f is none of the pool's messages: $(od -c "$f" | head -5)"
+done
 
 kill -TERM "$sink"
 wait "$sink"

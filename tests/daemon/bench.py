@@ -193,13 +193,16 @@ class CSink(D.SinkProc):
     """`smtpload sink`: counts messages into NAME.count; stats() and stop()
     as SinkProc's."""
 
-    def __init__(self, work, smtpload, name="sink"):  # not super(): that starts sink.py
+    def __init__(self, work, smtpload, name="sink", keep=None, keep_every=100):
+        # not super(): that starts sink.py.  keep: a directory for one
+        # message in keep_every (smtpload sink --keep).
         self.port = D.free_port()
         self.count_file = os.path.join(work, name + ".count")
         if os.path.exists(self.count_file):
             os.unlink(self.count_file)
+        extra = ["--keep", keep, "--keep-every", str(keep_every)] if keep else []
         self.proc = subprocess.Popen([smtpload, "sink", "--port", str(self.port),
-                                      "--count-file", self.count_file],
+                                      "--count-file", self.count_file] + extra,
                                      stderr=open(os.path.join(work, name + ".err"), "ab"))
         if not D.wait_for(lambda: os.path.exists(self.count_file), 10, 0.05):
             raise RuntimeError("smtpload sink did not start: see %s.err" % name)
@@ -291,32 +294,31 @@ def idle_proc(port, n, ready, release):
     asyncio.run(hold_idle(port, n, ready, release))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def common_args(ap):
+    """The options bench.py and bench_postfix.py share."""
     ap.add_argument("--arcrelay", default=os.path.join(D.HERE, "..", "..", "build", "relay",
                                                        "arcrelay"))
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--messages", type=int, default=4000)
     ap.add_argument("--size", type=int, default=10240)
-    ap.add_argument("--idle", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=8)  # the daemon's default
-    ap.add_argument("--driver", choices=("c", "python"), default="c",
-                    help="load side: smtpload (c) or asyncio clients and sink.py (python)")
     ap.add_argument("--smtpload", default=None,
                     help="default: tests/bench/smtpload in --arcrelay's build tree")
-    ap.add_argument("--procs", type=int, default=2, help="client processes (--driver python)")
     ap.add_argument("--work", default=None, help="work directory (default: a temporary one)")
-    a = ap.parse_args()
-    raise_nofile()
 
-    work = os.path.abspath(a.work) if a.work else tempfile.mkdtemp(prefix="arcrelay-bench-")
+
+def prepare(a, driver="c", prefix="arcrelay-bench-"):
+    """A fresh work directory holding copies of arcrelay and (driver c)
+    smtpload, the keys and the test zone: (work, arcrelay, smtpload or
+    None, zone)."""
+    work = os.path.abspath(a.work) if a.work else tempfile.mkdtemp(prefix=prefix)
     if os.path.exists(work):
         shutil.rmtree(work)
     os.makedirs(work)
     arcrelay = os.path.join(work, "arcrelay")
     shutil.copy2(a.arcrelay, arcrelay)
     smtpload = None
-    if a.driver == "c":
+    if driver == "c":
         src = a.smtpload or os.path.join(os.path.dirname(os.path.abspath(a.arcrelay)), "..",
                                          "tests", "bench", "smtpload")
         if not os.access(src, os.X_OK):
@@ -325,13 +327,27 @@ def main():
                              % os.path.normpath(src))
         smtpload = os.path.join(work, "smtpload")
         shutil.copy2(src, smtpload)
+    D.keygen(arcrelay, work)
+    zone = D.make_zone(work)
+    zone.write(work)
+    return work, arcrelay, smtpload, zone
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    common_args(ap)
+    ap.add_argument("--idle", type=int, default=1000)
+    ap.add_argument("--driver", choices=("c", "python"), default="c",
+                    help="load side: smtpload (c) or asyncio clients and sink.py (python)")
+    ap.add_argument("--procs", type=int, default=2, help="client processes (--driver python)")
+    a = ap.parse_args()
+    raise_nofile()
+
+    work, arcrelay, smtpload, zone = prepare(a, a.driver)
     p = subprocess.run([arcrelay, "--help"], capture_output=True)
     have_serve = re.search(rb"(?m)^\s*serve\b", p.stdout + p.stderr) is not None
     if not have_serve:
         print("bench: %s has no serve command yet: the ceilings only" % a.arcrelay)
-    D.keygen(arcrelay, work)
-    zone = D.make_zone(work)
-    zone.write(work)
     print("bench: work in %s; %d clients, %d messages of %d bytes, %d daemon workers, %d cores"
           % (work, a.clients, a.messages, a.size, a.workers, os.cpu_count()), flush=True)
     load0 = os.getloadavg()

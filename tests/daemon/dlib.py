@@ -7,6 +7,7 @@ Run with Debian's /usr/bin/python3 (dkimpy, python3-authres).
 
 import base64
 import json
+import logging
 import os
 import re
 import socket
@@ -427,31 +428,61 @@ def tags(value):
     return d
 
 
-def check_relayed(data, expect, zone, want):
-    """Problems (a list of strings; empty when all is well) with one
-    message the relay delivered: data as the sink got it, expect the
-    original bytes the relay must have kept, want the AAR results."""
-    import authres
-    import dkim
-    import logging
-    problems = []
+def prepended_fields(data, expect):
+    """(fields, "") when data is expect with whole header fields put on
+    top, fields as split_fields gives them; (None, why) otherwise."""
     if not data.endswith(expect):
         # Find where they part, for the report.
         i = 0
         tail = data[-len(expect):] if len(data) >= len(expect) else data
         while i < min(len(tail), len(expect)) and tail[i] == expect[i]:
             i += 1
-        problems.append("original bytes not kept: delivered %d bytes, original %d; "
-                        "the last %d delivered bytes differ from the original at offset %d "
-                        "(delivered %r, original %r)" % (
-                            len(data), len(expect), len(tail), i, tail[i:i + 60], expect[i:i + 60]))
-        return problems
+        return None, ("original bytes not kept: delivered %d bytes, original %d; "
+                      "the last %d delivered bytes differ from the original at offset %d "
+                      "(delivered %r, original %r)" % (
+                          len(data), len(expect), len(tail), i, tail[i:i + 60], expect[i:i + 60]))
     prefix = data[:len(data) - len(expect)]
     fields = split_fields(prefix)
     if fields is None:
-        problems.append("the bytes before the original are not whole header fields: %r"
-                        % prefix[:300])
-        return problems
+        return None, "the bytes before the original are not whole header fields: %r" % prefix[:300]
+    return fields, ""
+
+
+def dkimpy_logger():
+    lg = logging.getLogger("dkimpy-check")
+    lg.propagate = False
+    lg.setLevel(logging.CRITICAL)
+    return lg
+
+
+def dkimpy_verdicts(data, zone):
+    """dkimpy on every DKIM-Signature of data: {d= domain: (ok, why)}."""
+    import dkim
+    lg = dkimpy_logger()
+    d = dkim.DKIM(data, logger=lg, minkey=1024)
+    sigs = [h for h in d.headers if h[0].lower() == b"dkim-signature"]
+    seen = {}
+    for idx, (_, v) in enumerate(sigs):
+        dom = tags(v.decode("latin-1")).get("d")
+        try:
+            ok = dkim.DKIM(data, logger=lg, minkey=1024).verify(idx=idx, dnsfunc=zone.dnsfunc())
+            why = ""
+        except Exception as e:
+            ok, why = False, "%s: %s" % (type(e).__name__, e)
+        seen[dom] = (ok, why)
+    return seen
+
+
+def check_relayed(data, expect, zone, want):
+    """Problems (a list of strings; empty when all is well) with one
+    message the relay delivered: data as the sink got it, expect the
+    original bytes the relay must have kept, want the AAR results."""
+    import authres
+    import dkim
+    problems = []
+    fields, why = prepended_fields(data, expect)
+    if fields is None:
+        return [why]
     names = [n for n, _ in fields]
     for n in names:
         if n not in OUR_FIELDS:
@@ -476,20 +507,8 @@ def check_relayed(data, expect, zone, want):
             problems.append("our DKIM-Signature is d=%s s=%s" % (t.get("d"), t.get("s")))
 
     # dkimpy: every DKIM signature (ours and, if any, the author's).
-    lg = logging.getLogger("dkimpy-check")
-    lg.propagate = False
-    lg.setLevel(logging.CRITICAL)
-    d = dkim.DKIM(data, logger=lg, minkey=1024)
-    sigs = [h for h in d.headers if h[0].lower() == b"dkim-signature"]
-    seen = {}
-    for idx, (_, v) in enumerate(sigs):
-        dom = tags(v.decode("latin-1")).get("d")
-        try:
-            ok = dkim.DKIM(data, logger=lg, minkey=1024).verify(idx=idx, dnsfunc=zone.dnsfunc())
-            why = ""
-        except Exception as e:
-            ok, why = False, "%s: %s" % (type(e).__name__, e)
-        seen[dom] = (ok, why)
+    seen = dkimpy_verdicts(data, zone)
+    lg = dkimpy_logger()
     ok, why = seen.get(RELAY_DOMAIN, (False, "no signature"))
     if not ok:
         problems.append("dkimpy: our DKIM signature (d=%s) does not verify %s" % (RELAY_DOMAIN, why))
