@@ -8,7 +8,7 @@ libcriterion-dev python3 python3-dkim python3-nacl python3-cryptography
 python3-yaml libmail-dkim-perl libnet-dns-perl
 libevent-dev libunbound-dev libspf2-dev libpsl-dev publicsuffix unbound
 python3-spf python3-authheaders python3-authres swaks
-libmail-srs-perl mandoc"
+libmail-srs-perl mandoc opendkim"
 
 missing=""
 for p in $PKGS; do

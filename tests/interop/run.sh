@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# run.sh - DKIM interop between arcrelay, dkimpy and Perl Mail::DKIM.
+# run.sh - DKIM interop between arcrelay, dkimpy, Perl Mail::DKIM and
+# OpenDKIM.
 #
 # Usage: run.sh ARCRELAY_BINARY WORKDIR
 #        run.sh --no-arcrelay WORKDIR   (dkimpy <-> Mail::DKIM only, keys
@@ -11,7 +12,8 @@
 # harness.py check compares.  Exit status 0 only if every check passed;
 # the last line printed is "N passed, M failed".
 #
-# dkimpy and Mail::DKIM each run as one process over the whole case list;
+# dkimpy, Mail::DKIM and OpenDKIM each run as one process over the whole
+# case list (OpenDKIM verifies only: its test mode does not sign);
 # arcrelay runs once per message.
 
 set -euo pipefail
@@ -49,6 +51,8 @@ fi
     die_early "$PY lacks dkimpy/pynacl/cryptography (apt-get install python3-dkim python3-nacl python3-cryptography)"
 "$PERL" -MMail::DKIM::Verifier -MNet::DNS -MJSON::PP -e 1 2>/dev/null ||
     die_early "Perl lacks Mail::DKIM or Net::DNS (apt-get install libmail-dkim-perl)"
+ODK=/usr/sbin/opendkim
+[ -x "$ODK" ] || die_early "OpenDKIM is not installed (apt-get install opendkim)"
 
 rm -rf "$WORK"
 mkdir -p "$WORK"
@@ -128,13 +132,17 @@ PREP_FLAGS=()
 [ $NO_ARC -eq 1 ] && PREP_FLAGS=(--no-arcrelay)
 "$PY" "$HERE/harness.py" prepare "$WORK" "${PREP_FLAGS[@]}"
 
-# ---- verify: dkimpy and Mail::DKIM in the background, arcrelay in front --------------
+# ---- verify: dkimpy, Mail::DKIM and OpenDKIM in the background, arcrelay in front ---
 "$PY" "$HERE/dkimpy_driver.py" verify --zone "$WORK/zone.txt" --list "$WORK/lists/dkimpy.txt" \
     > "$WORK/results/dkimpy.jsonl" 2> "$WORK/results/dkimpy.err" &
 PY_PID=$!
 "$PERL" "$HERE/mdkim_driver.pl" "$WORK/zone.txt" "$WORK/lists/mdkim.txt" \
     > "$WORK/results/mdkim.jsonl" 2> "$WORK/results/mdkim.err" &
 PL_PID=$!
+"$PY" "$HERE/opendkim_driver.py" --opendkim "$ODK" --zone "$WORK/zone.txt" \
+    --list "$WORK/lists/opendkim.txt" --work "$WORK" \
+    > "$WORK/results/opendkim.jsonl" 2> "$WORK/results/opendkim.err" &
+OD_PID=$!
 
 if [ $NO_ARC -eq 0 ]; then
     while IFS=$'\t' read -r id path; do
@@ -154,6 +162,8 @@ rc=0; wait $PY_PID || rc=$?
 [ $rc -eq 0 ] || echo "interop: dkimpy verify driver exited $rc, see results/dkimpy.err" >&2
 rc=0; wait $PL_PID || rc=$?
 [ $rc -eq 0 ] || echo "interop: Mail::DKIM driver exited $rc, see results/mdkim.err" >&2
+rc=0; wait $OD_PID || rc=$?
+[ $rc -eq 0 ] || echo "interop: OpenDKIM driver exited $rc, see results/opendkim.err" >&2
 echo "verification done ($((SECONDS - START))s)"
 
 # ---- compare -----------------------------------------------------------------------
