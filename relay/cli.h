@@ -57,6 +57,15 @@ bool cli_keys_finish(const struct relay_config *cfg, struct pipeline_keys *k,
  * DER for RSA, the raw 32-byte key for Ed25519 (RFC 8463 §4.2). */
 char *cli_public_b64(EVP_PKEY *k);
 
+/* cli_key_record - the key record for k, "v=DKIM1; k=rsa|ed25519; p=..."
+ * (malloc'd), or NULL. */
+char *cli_key_record(EVP_PKEY *k);
+
+/* cli_print_record - rec as a zone-file TXT line for selector._domainkey.
+ * domain, in quoted character-strings of at most 255 octets. */
+void cli_print_record(FILE *fp, const char *selector, const char *domain,
+    const char *rec);
+
 /* cli_parse_epoch - a non-negative decimal number of seconds. */
 bool cli_parse_int64(const char *s, int64_t *out);
 

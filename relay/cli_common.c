@@ -249,6 +249,41 @@ cli_public_b64(EVP_PKEY *k)
 	return b64;
 }
 
+char *
+cli_key_record(EVP_PKEY *k)
+{
+	struct dkim_buf rec;
+	char *b64 = cli_public_b64(k);
+
+	if (b64 == NULL)
+		return NULL;
+	dkim_buf_init(&rec, 0);
+	dkim_buf_addf(&rec, "v=DKIM1; k=%s; p=%s",
+	    EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519 ? "ed25519" : "rsa",
+	    b64);
+	free(b64);
+	if (rec.failed) {
+		dkim_buf_free(&rec);
+		return NULL;
+	}
+	return rec.p;
+}
+
+void
+cli_print_record(FILE *fp, const char *selector, const char *domain,
+    const char *rec)
+{
+	size_t len = strlen(rec);
+
+	fprintf(fp, "%s._domainkey.%s. IN TXT (", selector, domain);
+	for (size_t off = 0; off < len; off += 255) {
+		size_t n = len - off > 255 ? 255 : len - off;
+
+		fprintf(fp, "\n    \"%.*s\"", (int)n, rec + off);
+	}
+	fprintf(fp, " )\n");
+}
+
 bool
 cli_keys_finish(const struct relay_config *cfg, struct pipeline_keys *k,
     char *why, size_t whylen)

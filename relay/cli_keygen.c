@@ -55,11 +55,9 @@ cmd_keygen(int argc, char **argv)
 	const char *domain = NULL, *selector = NULL, *outdir = ".";
 	bool ed = false;
 	int64_t bits = 2048;
-	char path[4096], *p64 = NULL;
-	struct dkim_buf rec;
+	char path[4096], *rec = NULL;
 	EVP_PKEY *k = NULL;
 	FILE *fp;
-	size_t off;
 	int c, rc = EXIT_USAGE;
 
 	optind = 1;
@@ -103,7 +101,7 @@ cmd_keygen(int argc, char **argv)
 	}
 	k = ed ? EVP_PKEY_Q_keygen(NULL, NULL, "ED25519") :
 	    EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
-	if (k == NULL || (p64 = cli_public_b64(k)) == NULL) {
+	if (k == NULL || (rec = cli_key_record(k)) == NULL) {
 		cli_err("keygen", "key generation failed");
 		goto out;
 	}
@@ -119,25 +117,13 @@ cmd_keygen(int argc, char **argv)
 		goto out;
 	}
 
-	/* The record text, then split into <=255-byte character-strings. */
-	dkim_buf_init(&rec, 0);
-	dkim_buf_addf(&rec, "v=DKIM1; k=%s; p=%s", ed ? "ed25519" : "rsa",
-	    p64);
 	snprintf(path, sizeof(path), "%s/%s.txt", outdir, selector);
 	if ((fp = open_new(path, 0644)) == NULL) {
 		cli_err("keygen", "cannot create %s: %s", path,
 		    strerror(errno));
-		dkim_buf_free(&rec);
 		goto out;
 	}
-	fprintf(fp, "%s._domainkey.%s. IN TXT (", selector, domain);
-	for (off = 0; off < rec.len; off += 255) {
-		size_t n = rec.len - off > 255 ? 255 : rec.len - off;
-
-		fprintf(fp, "\n    \"%.*s\"", (int)n, rec.p + off);
-	}
-	fprintf(fp, " )\n");
-	dkim_buf_free(&rec);
+	cli_print_record(fp, selector, domain, rec);
 	if (fclose(fp) != 0) {
 		cli_err("keygen", "cannot write %s", path);
 		goto out;
@@ -145,7 +131,7 @@ cmd_keygen(int argc, char **argv)
 	printf("wrote %s/%s.private and %s\n", outdir, selector, path);
 	rc = EXIT_DONE;
 out:
-	free(p64);
+	free(rec);
 	EVP_PKEY_free(k);
 	return rc;
 }

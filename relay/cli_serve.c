@@ -85,7 +85,7 @@ load_or_make_key(const char *path,
 	EVP_PKEY *k = cli_load_key(path, why, whylen);
 	FILE *fp;
 	char dir[1024], *slash;
-	char *b64;
+	char *rec;
 	int fd;
 
 	if (k || !may_create || access(path, F_OK) == 0)
@@ -113,14 +113,13 @@ load_or_make_key(const char *path,
 	}
 	PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL);
 	fclose(fp);
-	if ((b64 = cli_public_b64(k)) != NULL) {
+	if ((rec = cli_key_record(k)) != NULL) {
 		printf("arcrelay: made a new signing key %s\n"
 		    "publish this record in DNS so receivers can verify its "
-		    "signatures:\n"
-		    "%s._domainkey.%s. IN TXT \"v=DKIM1; k=rsa; p=%s\"\n",
-		    path, selector, domain, b64);
+		    "signatures:\n", path);
+		cli_print_record(stdout, selector, domain, rec);
 		fflush(stdout);
-		free(b64);
+		free(rec);
 	}
 	return k;
 }
@@ -654,10 +653,161 @@ static void
 serve_usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: arcrelay serve [--config FILE]\n"
+	    "usage: arcrelay serve [--config FILE] [--check]\n"
 	    "Without --config: listen on 127.0.0.1:2525, keep spool and keys "
 	    "under ./var/,\ndeliver to maildir:./var/outbox, accept any "
-	    "recipient from loopback clients.\n");
+	    "recipient from loopback clients.\n"
+	    "--check: read the configuration and everything it names (keys, "
+	    "certificate,\nzone file, maildirs, user), print what would run "
+	    "and the key records to\npublish, and exit: 0 when all is usable, "
+	    "1 when something is not, 2 when\nthe file itself is refused. "
+	    "Nothing is written.\n");
+}
+
+/* ---------------------------------------------------------------- check */
+
+#define CHECK_PROBLEM(...) do { cli_err("serve", __VA_ARGS__); \
+	problems++; } while (0)
+
+/*
+ * check_key - report the key at path for d=domain s=selector and print
+ * its record; a missing key that serve would make is no problem.
+ */
+static unsigned
+check_key(const char *what, const char *path, const char *domain,
+    const char *selector, bool may_create)
+{
+	char why[512], *rec;
+	EVP_PKEY *k;
+	unsigned problems = 0;
+
+	if (may_create && access(path, F_OK) != 0) {
+		printf("%s: d=%s s=%s, key %s not made yet: serve makes it on "
+		    "first start and prints its record\n", what, domain,
+		    selector, path);
+		return 0;
+	}
+	if ((k = cli_load_key(path, why, sizeof(why))) == NULL) {
+		CHECK_PROBLEM("%s key: %s", what, why);
+		return problems;
+	}
+	if (EVP_PKEY_get_base_id(k) == EVP_PKEY_RSA &&
+	    EVP_PKEY_get_bits(k) < 1024)
+		CHECK_PROBLEM("%s key %s: %d bits; receivers refuse RSA keys "
+		    "under 1024 bits (RFC 8301)", what, path,
+		    EVP_PKEY_get_bits(k));
+	printf("%s: d=%s s=%s, key %s (%s, %d bits); publish:\n", what,
+	    domain, selector, path, EVP_PKEY_get_base_id(k) ==
+	    EVP_PKEY_ED25519 ? "ed25519" : "rsa", EVP_PKEY_get_bits(k));
+	if ((rec = cli_key_record(k)) != NULL)
+		cli_print_record(stdout, selector, domain, rec);
+	free(rec);
+	EVP_PKEY_free(k);
+	return problems;
+}
+
+/*
+ * serve_check - `serve --check`: everything the start would read, read
+ * and reported, nothing written, no socket bound. Exit status 0 when
+ * all of it is usable, 1 when something is not (each problem on one
+ * stderr line), 2 when the configuration itself is refused.
+ */
+static int
+serve_check(const char *cfgpath)
+{
+	struct relay_config *cfg;
+	struct dns_resolver *res;
+	struct zonefile *zf;
+	SSL_CTX *tls;
+	const char *dir;
+	char why[1024];
+	unsigned problems = 0;
+	size_t i;
+	bool create;
+
+	cfg = cfgpath ? config_load(cfgpath, why, sizeof(why)) :
+	    config_default();
+	if (cfg == NULL) {
+		cli_err("serve", "%s", cfgpath ? why : "out of memory");
+		return EXIT_USAGE;
+	}
+	printf("configuration: %s\n", cfgpath ? cfgpath :
+	    "the embedded default");
+	for (i = 0; i < cfg->nlisten; i++)
+		printf("listen: %s\n", cfg->listen[i]);
+	printf("hostname: %s, authserv-id: %s\n", cfg->hostname,
+	    cfg->authserv_id);
+	printf("delivery: %s; %zu relay domain(s), %zu list(s), %zu "
+	    "forward(s)\n", cfg->deliver, cfg->ndomains,
+	    cfg->rules ? cfg->rules->nlists : 0,
+	    cfg->rules ? cfg->rules->nforwards : 0);
+
+	create = cfg->path == NULL ||
+	    strcmp(cfg->sign_key, "./var/keys/arcrelay.private") == 0;
+	problems += check_key("DKIM signing", cfg->sign_key,
+	    cfg->sign_domain, cfg->sign_selector, create);
+	if (cfg->arc_key)
+		problems += check_key("ARC sealing", cfg->arc_key,
+		    cfg->arc_domain ? cfg->arc_domain : cfg->sign_domain,
+		    cfg->arc_selector ? cfg->arc_selector :
+		    cfg->sign_selector, false);
+	if (cfg->tls_cert) {
+		if ((tls = tls_ctx(cfg, why, sizeof(why))) == NULL)
+			CHECK_PROBLEM("%s", why);
+		else
+			printf("STARTTLS: %s\n", cfg->tls_cert);
+		SSL_CTX_free(tls);
+	}
+	if (cfg->records) {
+		if ((zf = zonefile_load(cfg->records, why, sizeof(why))) ==
+		    NULL)
+			CHECK_PROBLEM("%s", why);
+		zonefile_free(zf);
+	} else {
+		struct dns_config dcfg = { cfg->resolver,
+		    cfg->dns_timeout * 1000, NULL };
+
+		if ((res = dns_resolver_new(&dcfg, why, sizeof(why))) == NULL)
+			CHECK_PROBLEM("%s", why);
+		dns_resolver_free(res);
+	}
+	if (cfg->dmarc_mode == 1) {
+		struct dmarc_psl *psl = dmarc_psl_load(DMARC_PSL_DEBIAN, why,
+		    sizeof(why));
+
+		if (psl == NULL)
+			CHECK_PROBLEM("%s", why);
+		dmarc_psl_free(psl);
+	}
+	if (cfg->user != NULL && getpwnam(cfg->user) == NULL)
+		CHECK_PROBLEM("no such user: %s", cfg->user);
+	/* A maildir that is not there yet is made at start; one that is
+	 * there must be usable (checked as this process, so as root when
+	 * serve would start as root and then become [server] user). */
+	for (i = 0; cfg_maildir(cfg, i, &dir); i++) {
+		char sub[1100];
+		struct stat st;
+
+		if (dir == NULL)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/tmp", dir);
+		if (stat(dir, &st) != 0)
+			printf("maildir %s: made at start\n", dir);
+		else if (!S_ISDIR(st.st_mode))
+			CHECK_PROBLEM("maildir %s: not a directory", dir);
+		else if (access(sub, F_OK) != 0 && access(dir, W_OK | X_OK) == 0)
+			printf("maildir %s: tmp/, new/ and cur/ made at start\n",
+			    dir);
+		else if (!maildir_usable(dir, why, sizeof(why)))
+			CHECK_PROBLEM("maildir %s: %s", dir, why);
+	}
+	config_free(cfg);
+	if (problems) {
+		printf("%u problem(s); serve would not start\n", problems);
+		return 1;
+	}
+	printf("configuration OK\n");
+	return EXIT_DONE;
 }
 
 int
@@ -665,6 +815,7 @@ cmd_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -678,12 +829,16 @@ cmd_serve(int argc, char **argv)
 	char why[1024];
 	size_t i;
 	int c, rc = EXIT_USAGE;
+	bool check = false;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			cfgpath = optarg;
+			break;
+		case 'k':
+			check = true;
 			break;
 		case 'h':
 			serve_usage(stdout);
@@ -697,6 +852,8 @@ cmd_serve(int argc, char **argv)
 		serve_usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (check)
+		return serve_check(cfgpath);
 	memset(&r, 0, sizeof(r));
 	memset(&keys, 0, sizeof(keys));
 	pthread_mutex_init(&r.cfg_mu, NULL);

@@ -94,17 +94,11 @@ static void
 overlay_add(struct overlay *ov, int i, EVP_PKEY *k, const char *sel,
     const char *dom)
 {
-	char *b64;
-
-	if (k == NULL || (b64 = cli_public_b64(k)) == NULL)
+	if (k == NULL)
 		return;
 	snprintf(ov->name[i], sizeof(ov->name[i]), "%s._domainkey.%s", sel,
 	    dom);
-	if ((ov->rec[i] = malloc(strlen(b64) + 32)) != NULL)
-		sprintf(ov->rec[i], "v=DKIM1; k=%s; p=%s",
-		    EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519 ? "ed25519" :
-		    "rsa", b64);
-	free(b64);
+	ov->rec[i] = cli_key_record(k);
 }
 
 /* survive_keys - the configured keys; for the embedded default without

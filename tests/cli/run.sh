@@ -122,5 +122,43 @@ contains "testkey revoked" "$(tk revoked rsa1.private)" "key revoked"
 contains "testkey missing" "$(tk nothere rsa1.private)" "no record (NXDOMAIN)"
 contains "testkey syntax" "$(tk broken rsa1.private)" "bad key record syntax"
 
+# --- serve --check: reads everything, writes nothing, says what is wrong
+mkdir chk && cd chk || exit 2
+check "check default: exit" "$(status "$A" serve --check)" 0
+contains "check default: key to make" "$("$A" serve --check)" "not made yet: serve makes it on first start"
+check "check default: nothing written" "$(ls -A)" ""
+cp ../rsa1.private ../rsa1.txt .
+cat > good.conf <<'CONF'
+[server]
+listen = 127.0.0.1:2599
+hostname = relay.example.com
+spool = ./spool
+[delivery]
+deliver = maildir:./box
+[signing]
+domain = example.com
+selector = rsa1
+key = ./rsa1.private
+CONF
+out=$("$A" serve --check --config good.conf)
+check "check good: exit" "$(status "$A" serve --check --config good.conf)" 0
+contains "check good: record as keygen wrote it" "$out" "$(cat rsa1.txt)"
+contains "check good: verdict" "$out" "configuration OK"
+check "check good: no spool, no maildir made" "$(ls -d spool box 2>/dev/null)" ""
+touch notadir
+sed 's|maildir:./box|maildir:./notadir|' good.conf > badbox.conf
+check "check maildir: exit" "$(status "$A" serve --check --config badbox.conf)" 1
+check "check maildir: the problem" "$("$A" serve --check --config badbox.conf 2>&1 >/dev/null)" \
+	"arcrelay serve: maildir ./notadir: not a directory"
+printf '[server]\nuser = no-such-user-here\n' > user.conf
+check "check user: the problem" "$("$A" serve --check --config user.conf 2>&1 >/dev/null)" \
+	"arcrelay serve: no such user: no-such-user-here"
+printf '[server]\nbogus = 1\n' > syntax.conf
+check "check refused file: exit" "$(status "$A" serve --check --config syntax.conf)" 2
+check "check refused file: the line" "$("$A" serve --check --config syntax.conf 2>&1)" \
+	"arcrelay serve: syntax.conf:2: unknown key bogus in [server]"
+check "check: still nothing written" "$(ls -d spool box var 2>/dev/null)" ""
+cd ..
+
 printf '%d passed, %d failed\n' "$pass" "$fail"
 [ "$fail" -eq 0 ]
