@@ -1484,6 +1484,42 @@ check_ids(struct eval *ev, const struct dmarc_record *r,
 		say(why, "SPF %s", spf_str(ev->req->spf));
 }
 
+/*
+ * transient - nothing aligned: was an identifier that would have aligned
+ * left undecided by a temporary error of its own check? Then the message
+ * neither passes nor fails (RFC 9989 §5.3.6: a DNS query DMARC needed did
+ * not complete; RFC 7489 §6.6.2 says it of SPF and DKIM outright). Only
+ * identifiers that would align count: a sender must not turn a fail into
+ * a temperror with a domain of its own whose DNS does not answer.
+ */
+static bool
+transient(struct eval *ev, const struct dmarc_record *r, struct says *why)
+{
+	const struct dmarc_request *req = ev->req;
+	char dom[DMARC_DOMAIN_MAX];
+	size_t i;
+
+	for (i = 0; i < req->ndkim; i++) {
+		const struct dmarc_dkim *d = &req->dkim[i];
+
+		if (d->pass || !d->temperror || d->domain == NULL ||
+		    !dmarc_domain_normalize(d->domain, d->domain_len, dom,
+		    sizeof(dom)) || aligned(ev, dom, r->adkim) == ALN_NO)
+			continue;
+		say(why, "DKIM temperror for d=%s, which would align: DMARC "
+		    "result cannot be determined (RFC 9989 §5.3.6)", dom);
+		return true;
+	}
+	if (req->spf == DMARC_SPF_TEMPERROR && ev->out->spf_domain[0] !=
+	    '\0' && aligned(ev, ev->out->spf_domain, r->aspf) != ALN_NO) {
+		say(why, "SPF temperror for %s, which would align: DMARC "
+		    "result cannot be determined (RFC 9989 §5.3.6)",
+		    ev->out->spf_domain);
+		return true;
+	}
+	return false;
+}
+
 static enum dkim_status
 evaluate(struct eval *ev)
 {
@@ -1556,7 +1592,9 @@ evaluate(struct eval *ev)
 			    ev->err->name, pdns_rc_str(ev->err->rc));
 		say(&why, "alignment cannot be determined "
 		    "(RFC 9989 §5.3.6)");
-	} else
+	} else if (transient(ev, &rec, &why))
+		out->result = DMARC_RES_TEMPERROR;
+	else
 		out->result = DMARC_RES_FAIL;
 
 	policy_ok = choose_policy(ev, &rec, &why, &erc);

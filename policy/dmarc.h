@@ -187,11 +187,15 @@ struct dmarc_options {
 	unsigned max_queries;		/* 0: DMARC_DEFAULT_MAX_QUERIES */
 };
 
-/* One DKIM signature's result; only passing ones count (§4.4.1). */
+/* One DKIM signature's result; only passing ones count (§4.4.1). A
+ * temporary failure (the key could not be fetched for now) of a d= that
+ * would align makes a message that nothing else passes temperror, not
+ * fail (RFC 7489 §6.6.2, RFC 9989 §5.3.6). */
 struct dmarc_dkim {
 	const char *domain;		/* d= as in the signature */
 	size_t domain_len;
 	bool pass;
+	bool temperror;			/* not pass: DKIM temperror */
 };
 
 struct dmarc_request {

@@ -78,11 +78,15 @@ auth_evaluate(const struct dkim_msg *msg, const struct pdns *dns,
 	for (k = 0; k < out->dkim->n && nd < DMARC_MAX_DKIM; k++) {
 		const struct dkim_sigresult *r = &out->dkim->r[k];
 
-		if (r->result != DKIM_RES_PASS || r->sig == NULL)
+		/* passes, and temporary failures: one of a d= that would
+		 * align makes DMARC temperror, not fail (RFC 9989 §5.3.6) */
+		if ((r->result != DKIM_RES_PASS &&
+		    r->result != DKIM_RES_TEMPERROR) || r->sig == NULL)
 			continue;
 		dk[nd].domain = r->sig->d;
 		dk[nd].domain_len = strlen(r->sig->d);
-		dk[nd].pass = true;
+		dk[nd].pass = r->result == DKIM_RES_PASS;
+		dk[nd].temperror = !dk[nd].pass;
 		nd++;
 	}
 	dr.from = from;

@@ -647,7 +647,8 @@ struct ecase {
 	const char *desc;
 	const char *from;
 	const char *from2;	/* a second From field */
-	const char *dkim[3];	/* passing d=; "!d" for a failing one */
+	const char *dkim[3];	/* passing d=; "!d" for a failing one, "?d"
+				 * for a temporary failure */
 	enum dmarc_spf spf;
 	const char *spf_domain;
 	unsigned draw;
@@ -710,10 +711,12 @@ run_cases(const char *zonetext, enum dmarc_mode mode,
 		req.from = from;
 		req.nfrom = c->from == NULL ? 0 : c->from2 == NULL ? 1 : 2;
 		for (j = 0; j < 3 && c->dkim[j] != NULL; j++) {
-			bool fail = c->dkim[j][0] == '!';
+			bool temp = c->dkim[j][0] == '?';
+			bool fail = c->dkim[j][0] == '!' || temp;
 
 			dk[nd].domain = c->dkim[j] + fail;
 			dk[nd].domain_len = strlen(c->dkim[j] + fail);
+			dk[nd].temperror = temp;
 			dk[nd++].pass = !fail;
 		}
 		req.dkim = dk;
@@ -1211,6 +1214,40 @@ static const struct ecase rfc9989_errors[] = {
 	    "x@nx.exfail.test", NULL, { "exfail.test" }, 0, NULL, 0, 0,
 	    { R_PASS, P_ABS, S_NONE, P_NONE, "exfail.test", NULL, I_DKIM,
 	    "exfail.test" } },
+	/* A temporary failure of SPF or DKIM for an identifier that would
+	 * align, and nothing passing: neither pass nor fail (RFC 9989
+	 * §5.3.6; RFC 7489 §6.6.2 says so outright). One that could not
+	 * align anyway changes nothing: a sender cannot turn a fail into a
+	 * temperror with a domain of its own whose DNS does not answer. */
+	{ "§5.3.6", "SPF temperror, aligned domain: temperror",
+	    "x@example.com", NULL, { NULL }, DMARC_SPF_TEMPERROR,
+	    "bounce.example.com", 0, 0,
+	    { R_TEMP, P_REJ, S_P, P_NONE, "example.com", NULL, I_NONE, "",
+	    .reason = "SPF temperror for bounce.example.com" } },
+	{ "§5.3.6", "SPF temperror, unrelated domain: fail",
+	    "x@example.com", NULL, { NULL }, DMARC_SPF_TEMPERROR,
+	    "example.net", 0, 0,
+	    { R_FAIL, P_REJ, S_P, P_REJ, "example.com", NULL, I_NONE, "" } },
+	{ "§5.3.6", "SPF temperror, strict and not identical: fail",
+	    "x@strict.test", NULL, { NULL }, DMARC_SPF_TEMPERROR,
+	    "bounce.strict.test", 0, 0,
+	    { R_FAIL, P_REJ, S_P, P_REJ, "strict.test", NULL, I_NONE, "" } },
+	{ "§5.3.6", "DKIM temperror, aligned d=: temperror",
+	    "x@example.com", NULL, { "?example.com" }, 0, NULL, 0, 0,
+	    { R_TEMP, P_REJ, S_P, P_NONE, "example.com", NULL, I_NONE, "",
+	    .reason = "DKIM temperror for d=example.com" } },
+	{ "§5.3.6", "DKIM temperror, unrelated d=: fail",
+	    "x@example.com", NULL, { "?evil.example" }, 0, NULL, 0, 0,
+	    { R_FAIL, P_REJ, S_P, P_REJ, "example.com", NULL, I_NONE, "" } },
+	{ "§5.3.5", "DKIM temperror but SPF aligns: pass",
+	    "x@example.com", NULL, { "?example.com" }, SPF_PASS,
+	    "example.com", 0, 0,
+	    { R_PASS, P_REJ, S_P, P_NONE, "example.com", NULL, I_SPF,
+	    "example.com" } },
+	{ "§5.3.6", "DKIM fail (not temporary), aligned d=: fail",
+	    "x@example.com", NULL, { "!example.com" }, DMARC_SPF_FAIL,
+	    "example.com", 0, 0,
+	    { R_FAIL, P_REJ, S_P, P_REJ, "example.com", NULL, I_NONE, "" } },
 	{ "§4.10", "query budget spent: temperror",
 	    "x@a.b.c.d.e.f.g.h.i.j.k.example.com", NULL, { NULL }, 0, NULL, 0,
 	    3, { R_TEMP, P_ABS, S_NONE, P_NONE, "", NULL, I_NONE, "",
@@ -1400,6 +1437,14 @@ static const struct ecase rfc7489_cases[] = {
 	    { "pct.test" }, 0, NULL, 99, 0,
 	    { R_PASS, P_REJ, S_P, P_NONE, "pct.test", NULL, I_DKIM,
 	    "pct.test" } },
+	{ "§6.6.2", "SPF temperror, aligned: temperror", "x@example.co.uk",
+	    NULL, { NULL }, DMARC_SPF_TEMPERROR, "bounce.example.co.uk", 0, 0,
+	    { R_TEMP, P_REJ, S_P, P_NONE, "example.co.uk", NULL, I_NONE, "",
+	    .reason = "SPF temperror" } },
+	{ "§6.6.2", "DKIM temperror, other org: fail", "x@example.co.uk",
+	    NULL, { "?other.co.uk" }, 0, NULL, 0, 0,
+	    { R_FAIL, P_REJ, S_P, P_REJ, "example.co.uk", NULL, I_NONE,
+	    "" } },
 	/* DNS and From */
 	{ "§6.6.3", "author lookup fails: temperror", "x@sf.test", NULL,
 	    { NULL }, 0, NULL, 0, 0,
