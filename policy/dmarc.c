@@ -331,6 +331,72 @@ dmarc_domain_normalize(const char *p, size_t len, char *out, size_t outlen)
  * before normalization: four octets for each of a DNS name's. */
 #define FROM_DOMAIN_RAW (DMARC_DOMAIN_MAX * 4)
 
+/*
+ * mailbox_domain - the normalized domain of one mailbox of the From value
+ * v into dom (DMARC_DOMAIN_MAX); DMARC_AUTHOR_BAD_DOMAIN with why when it
+ * is a literal, too long or not a DNS name.
+ */
+static enum dmarc_author_rc
+mailbox_domain(const char *v, const struct addr_mailbox *mb, char *dom,
+    char *why, size_t whylen)
+{
+	struct dkim_buf raw;
+	enum dmarc_author_rc rc = DMARC_AUTHOR_OK;
+	char tmp[128];
+
+	dom[0] = '\0';
+	if (mb->literal) {
+		snprintf(why, whylen,
+		    "From address has an address literal, not a domain");
+		return DMARC_AUTHOR_BAD_DOMAIN;
+	}
+	dkim_buf_init(&raw, FROM_DOMAIN_RAW);
+	if (!addr_compact(v, mb->domain, &raw)) {
+		rc = DMARC_AUTHOR_BAD_DOMAIN;
+		if (mb->domain.len > FROM_DOMAIN_RAW)
+			snprintf(why, whylen, "From domain is too long for a "
+			    "DNS name (%zu octets)", mb->domain.len);
+		else
+			snprintf(why, whylen, "out of memory");
+	} else if (!dmarc_domain_normalize(raw.len ? raw.p : "", raw.len,
+	    dom, DMARC_DOMAIN_MAX)) {
+		rc = DMARC_AUTHOR_BAD_DOMAIN;
+		snprintf(why, whylen, "From domain \"%s\" is not a valid DNS "
+		    "name", show(raw.p, raw.len, tmp, sizeof(tmp)));
+		dom[0] = '\0';
+	}
+	dkim_buf_free(&raw);
+	return rc;
+}
+
+/*
+ * one_domain - several mailboxes in the one From field: true when they
+ * all have the same domain, which is then the Author Domain (RFC 9989
+ * §5.3.1 and RFC 7489 §6.6.1 count domains, not mailboxes).
+ */
+static bool
+one_domain(const struct dmarc_span *from, size_t n, char *dom)
+{
+	struct addr_mailbox *mb = calloc(n, sizeof(*mb));
+	struct addr_result res;
+	char d[DMARC_DOMAIN_MAX], why[DKIM_WHY_MAX];
+	bool same;
+	size_t i;
+
+	if (mb == NULL)
+		return false;
+	same = addr_parse(from->p, from->len, mb, n, NULL, 0, &res) ==
+	    ADDR_OK && res.nmailbox == n && mailbox_domain(from->p, &mb[0],
+	    dom, why, sizeof(why)) == DMARC_AUTHOR_OK;
+	for (i = 1; same && i < n; i++)
+		same = mailbox_domain(from->p, &mb[i], d, why, sizeof(why)) ==
+		    DMARC_AUTHOR_OK && strcmp(d, dom) == 0;
+	free(mb);
+	if (!same)
+		dom[0] = '\0';
+	return same;
+}
+
 void
 dmarc_author_parse(const struct dmarc_span *from, size_t nfrom,
     struct dmarc_author *out)
@@ -338,9 +404,7 @@ dmarc_author_parse(const struct dmarc_span *from, size_t nfrom,
 	struct addr_mailbox mb;
 	struct addr_result res;
 	enum addr_status st = ADDR_OK;
-	struct dkim_buf dom;
 	size_t i;
-	char tmp[128];
 
 	memset(out, 0, sizeof(*out));
 	out->fields = nfrom;
@@ -388,37 +452,19 @@ dmarc_author_parse(const struct dmarc_span *from, size_t nfrom,
 		return;
 	}
 	if (res.nmailbox > 1) {
+		if (one_domain(&from[0], res.nmailbox, out->domain)) {
+			out->rc = DMARC_AUTHOR_OK;
+			return;
+		}
 		out->rc = DMARC_AUTHOR_MULTI_ADDRESS;
 		snprintf(out->why, sizeof(out->why),
-		    "message has %zu From addresses: DMARC needs exactly one "
-		    "(RFC 9989 §5.3.1)", res.nmailbox);
+		    "message has %zu From addresses, not all in one domain: "
+		    "DMARC needs exactly one Author Domain (RFC 9989 §5.3.1)",
+		    res.nmailbox);
 		return;
 	}
-	if (mb.literal) {
-		out->rc = DMARC_AUTHOR_BAD_DOMAIN;
-		snprintf(out->why, sizeof(out->why),
-		    "From address has an address literal, not a domain");
-		return;
-	}
-	dkim_buf_init(&dom, FROM_DOMAIN_RAW);
-	if (!addr_compact(from[0].p, mb.domain, &dom)) {
-		out->rc = DMARC_AUTHOR_BAD_DOMAIN;
-		if (mb.domain.len > FROM_DOMAIN_RAW)
-			snprintf(out->why, sizeof(out->why), "From domain is "
-			    "too long for a DNS name (%zu octets)",
-			    mb.domain.len);
-		else
-			snprintf(out->why, sizeof(out->why), "out of memory");
-	} else if (!dmarc_domain_normalize(dom.len ? dom.p : "", dom.len,
-	    out->domain, sizeof(out->domain))) {
-		out->rc = DMARC_AUTHOR_BAD_DOMAIN;
-		snprintf(out->why, sizeof(out->why),
-		    "From domain \"%s\" is not a valid DNS name",
-		    show(dom.p, dom.len, tmp, sizeof(tmp)));
-		out->domain[0] = '\0';
-	} else
-		out->rc = DMARC_AUTHOR_OK;
-	dkim_buf_free(&dom);
+	out->rc = mailbox_domain(from[0].p, &mb, out->domain, out->why,
+	    sizeof(out->why));
 }
 
 size_t
@@ -1544,6 +1590,9 @@ evaluate(struct eval *ev)
 		return DKIM_OK;
 	}
 	copy_str(out->author_domain, sizeof(out->author_domain), au.domain);
+	if (au.addresses > 1)
+		say(&why, "%zu From addresses, all in %s: one Author Domain "
+		    "(RFC 9989 §5.3.1)", au.addresses, au.domain);
 	if (out->mode == DMARC_MODE_RFC7489) {
 		psl_org(req->opt.psl, out->author_domain, ev->orgA,
 		    sizeof(ev->orgA));

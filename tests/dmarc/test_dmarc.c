@@ -143,8 +143,24 @@ static const struct from_case from_cases[] = {
 	{ "empty group", { "undisclosed-recipients:;" }, 1,
 	    DMARC_AUTHOR_NO_ADDRESS, NULL, 0 },
 	{ "empty value", { "" }, 1, DMARC_AUTHOR_NO_ADDRESS, NULL, 0 },
+	/* RFC 9989 §5.3.1, RFC 7489 §6.6.1: what counts is the domains;
+	 * several mailboxes of one domain give one Author Domain */
 	{ "two addresses, same domain", { "a@example.com, b@example.com" },
-	    1, DMARC_AUTHOR_MULTI_ADDRESS, NULL, 2 },
+	    1, DMARC_AUTHOR_OK, "example.com", 2 },
+	{ "two addresses, same domain in other case and form",
+	    { "a@Example.COM, B <b@example (c) . com>" }, 1,
+	    DMARC_AUTHOR_OK, "example.com", 2 },
+	{ "same domain, U-label and A-label",
+	    { "a@b\xc3\xbc" "cher.example, b@xn--bcher-kva.example" }, 1,
+	    DMARC_AUTHOR_OK, "xn--bcher-kva.example", 2 },
+	{ "group of two, same domain", { "Team: a@example.com, b@example.com;" },
+	    1, DMARC_AUTHOR_OK, "example.com", 2 },
+	{ "same domain, then a subdomain",
+	    { "a@example.com, b@example.com, c@mail.example.com" }, 1,
+	    DMARC_AUTHOR_MULTI_ADDRESS, NULL, 3 },
+	{ "two addresses, one a literal",
+	    { "a@example.com, b@[192.0.2.1]" }, 1,
+	    DMARC_AUTHOR_MULTI_ADDRESS, NULL, 2 },
 	{ "two addresses, different domains",
 	    { "a@example.com, \"B\" <b@example.net>" }, 1,
 	    DMARC_AUTHOR_MULTI_ADDRESS, NULL, 2 },
@@ -1161,10 +1177,15 @@ Test(rfc9989, policy)
 
 static const struct ecase rfc9989_errors[] = {
 	/* From (§5.3.1, §4.4, §11.5) */
-	{ "§5.3.1", "two From addresses: permerror", "a@example.com, "
-	    "b@example.com", NULL, { "example.com" }, 0, NULL, 0, 0,
+	{ "§5.3.1", "two From domains: permerror", "a@example.com, "
+	    "b@example.net", NULL, { "example.com" }, 0, NULL, 0, 0,
 	    { R_PERM, P_ABS, S_NONE, P_NONE, "", "", I_NONE, "",
 	    .reason = "message has 2 From addresses" } },
+	{ "§5.3.1", "two From addresses, one domain: evaluated",
+	    "a@example.com, b@example.com", NULL, { "evil.example" }, 0,
+	    NULL, 0, 0,
+	    { R_FAIL, P_REJ, S_P, P_REJ, "example.com", NULL, I_NONE, "",
+	    .reason = "2 From addresses, all in example.com" } },
 	{ "§5.3.1", "two From fields: permerror", "a@example.com",
 	    "a@example.com", { "example.com" }, 0, NULL, 0, 0,
 	    { R_PERM, P_ABS, S_NONE, P_NONE, "", "", I_NONE, "",
@@ -1452,9 +1473,12 @@ static const struct ecase rfc7489_cases[] = {
 	{ "§6.6.3", "org lookup fails: temperror", "x@a.sforg.test", NULL,
 	    { NULL }, 0, NULL, 0, 0,
 	    { R_TEMP, P_ABS, S_NONE, P_NONE, "", "sforg.test", I_NONE, "" } },
-	{ "§6.6.1", "two From addresses: permerror",
-	    "a@example.com, b@example.com", NULL, { NULL }, 0, NULL, 0, 0,
+	{ "§6.6.1", "two From domains: permerror",
+	    "a@example.com, b@example.org", NULL, { NULL }, 0, NULL, 0, 0,
 	    { R_PERM, P_ABS, S_NONE, P_NONE, "", "", I_NONE, "" } },
+	{ "§6.6.1", "two From addresses, a single domain: evaluated",
+	    "a@example.com, b@example.com", NULL, { NULL }, 0, NULL, 0, 0,
+	    { R_FAIL, P_REJ, S_P, P_REJ, "example.com", NULL, I_NONE, "" } },
 };
 
 Test(rfc7489, table)
