@@ -13,13 +13,16 @@
  *               was derived from by hand
  *   rfc7489_*   RFC 7489 mode: the PSL (§3.2), discovery (§6.6.3), pct=
  *   api_*       argument errors, names, Punycode, helpers
+ *   auth_*      relay/auth.c: DMARC's own DNS beside DKIM's and SPF's
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "addr.h"
+#include "auth.h"
 #include "dmarc.h"
 #include "zonefile.h"
 
@@ -1678,4 +1681,78 @@ Test(api, strings)
 	cr_expect_str_eq(dmarc_ident_str(DMARC_IDENT_SPF), "spf");
 	cr_expect_str_eq(dmarc_mode_str(DMARC_MODE_RFC7489), "rfc7489");
 	cr_expect_str_eq(nz(NULL), "(null)");
+}
+
+/* ------------------------------------------- relay/auth.c: DMARC's DNS */
+
+/*
+ * What a sender controls (its DKIM d= keys, its SPF record) must not
+ * leave DMARC without DNS: a spoofed From of a p=reject domain would
+ * come out temperror instead of fail, which nobody rejects (RFC 9989
+ * §5.3.6) and which a list answers by rewriting From.
+ */
+struct slowdns {
+	struct zonefile *zf;
+	unsigned slow_ms;	/* for names under evil.example */
+};
+
+static enum pdns_rc
+slow_lookup(void *arg, const char *qname, enum pdns_type type,
+    struct pdns_answer *out)
+{
+	struct slowdns *s = arg;
+	size_t n = strlen(qname);
+
+	if (n >= 13 && strcmp(qname + n - 13, ".evil.example") == 0) {
+		struct timespec ts = { s->slow_ms / 1000,
+		    (long)(s->slow_ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+		return PDNS_TEMPFAIL;
+	}
+	return zonefile_lookup(s->zf, qname, type, out);
+}
+
+static void
+auth_spoof(unsigned max_lookups, unsigned slow_ms, int nsig)
+{
+	static const char sig[] = "DKIM-Signature: v=1; a=rsa-sha256; "
+	    "d=k%d.evil.example; s=s; h=from; bh=AAAA; b=AAAA\r\n";
+	char m[2048];
+	size_t k = 0;
+	int i;
+	struct slowdns s = { zone("_dmarc.example.com. TXT "
+	    "\"v=DMARC1; p=reject\"\n"), slow_ms };
+	struct pdns dns = { slow_lookup, &s };
+	struct auth_request req;
+	struct auth_results res;
+	struct dkim_msg *msg;
+
+	for (i = 0; i < nsig; i++)
+		k += (size_t)snprintf(m + k, sizeof(m) - k, sig, i);
+	k += (size_t)snprintf(m + k, sizeof(m) - k, "From: ceo@example.com"
+	    "\r\nSubject: pay\r\n\r\nbody\r\n");
+	cr_assert_eq(dkim_msg_parse(m, k, NULL, &msg, NULL, 0), DKIM_OK);
+	memset(&req, 0, sizeof(req));
+	req.now = 1700000000;
+	req.max_lookups = max_lookups;
+	cr_assert_eq(auth_evaluate(msg, &dns, &req, &res), DKIM_OK);
+	cr_expect_eq(res.dmarc.result, DMARC_RES_FAIL, "result got %s, want "
+	    "fail (%s)", dmarc_res_str(res.dmarc.result), res.dmarc.reason);
+	cr_expect_eq(res.dmarc.disposition, DMARC_POLICY_REJECT,
+	    "disposition got %s, want reject",
+	    dmarc_policy_str(res.dmarc.disposition));
+	auth_results_free(&res);
+	dkim_msg_free(msg);
+	zonefile_free(s.zf);
+}
+
+Test(auth, dmarc_not_starved_by_spent_budget)
+{
+	auth_spoof(3, 0, 3);	/* three key lookups use the budget up */
+}
+
+Test(auth, dmarc_not_starved_by_stalled_budget)
+{
+	auth_spoof(0, 1100, 1);	/* one slow failure stalls the budget */
 }
