@@ -331,6 +331,72 @@ dmarc_domain_normalize(const char *p, size_t len, char *out, size_t outlen)
  * before normalization: four octets for each of a DNS name's. */
 #define FROM_DOMAIN_RAW (DMARC_DOMAIN_MAX * 4)
 
+/*
+ * mailbox_domain - the normalized domain of one mailbox of the From value
+ * v into dom (DMARC_DOMAIN_MAX); DMARC_AUTHOR_BAD_DOMAIN with why when it
+ * is a literal, too long or not a DNS name.
+ */
+static enum dmarc_author_rc
+mailbox_domain(const char *v, const struct addr_mailbox *mb, char *dom,
+    char *why, size_t whylen)
+{
+	struct dkim_buf raw;
+	enum dmarc_author_rc rc = DMARC_AUTHOR_OK;
+	char tmp[128];
+
+	dom[0] = '\0';
+	if (mb->literal) {
+		snprintf(why, whylen,
+		    "From address has an address literal, not a domain");
+		return DMARC_AUTHOR_BAD_DOMAIN;
+	}
+	dkim_buf_init(&raw, FROM_DOMAIN_RAW);
+	if (!addr_compact(v, mb->domain, &raw)) {
+		rc = DMARC_AUTHOR_BAD_DOMAIN;
+		if (mb->domain.len > FROM_DOMAIN_RAW)
+			snprintf(why, whylen, "From domain is too long for a "
+			    "DNS name (%zu octets)", mb->domain.len);
+		else
+			snprintf(why, whylen, "out of memory");
+	} else if (!dmarc_domain_normalize(raw.len ? raw.p : "", raw.len,
+	    dom, DMARC_DOMAIN_MAX)) {
+		rc = DMARC_AUTHOR_BAD_DOMAIN;
+		snprintf(why, whylen, "From domain \"%s\" is not a valid DNS "
+		    "name", show(raw.p, raw.len, tmp, sizeof(tmp)));
+		dom[0] = '\0';
+	}
+	dkim_buf_free(&raw);
+	return rc;
+}
+
+/*
+ * one_domain - several mailboxes in the one From field: true when they
+ * all have the same domain, which is then the Author Domain (RFC 9989
+ * §5.3.1 and RFC 7489 §6.6.1 count domains, not mailboxes).
+ */
+static bool
+one_domain(const struct dmarc_span *from, size_t n, char *dom)
+{
+	struct addr_mailbox *mb = calloc(n, sizeof(*mb));
+	struct addr_result res;
+	char d[DMARC_DOMAIN_MAX], why[DKIM_WHY_MAX];
+	bool same;
+	size_t i;
+
+	if (mb == NULL)
+		return false;
+	same = addr_parse(from->p, from->len, mb, n, NULL, 0, &res) ==
+	    ADDR_OK && res.nmailbox == n && mailbox_domain(from->p, &mb[0],
+	    dom, why, sizeof(why)) == DMARC_AUTHOR_OK;
+	for (i = 1; same && i < n; i++)
+		same = mailbox_domain(from->p, &mb[i], d, why, sizeof(why)) ==
+		    DMARC_AUTHOR_OK && strcmp(d, dom) == 0;
+	free(mb);
+	if (!same)
+		dom[0] = '\0';
+	return same;
+}
+
 void
 dmarc_author_parse(const struct dmarc_span *from, size_t nfrom,
     struct dmarc_author *out)
@@ -338,9 +404,7 @@ dmarc_author_parse(const struct dmarc_span *from, size_t nfrom,
 	struct addr_mailbox mb;
 	struct addr_result res;
 	enum addr_status st = ADDR_OK;
-	struct dkim_buf dom;
 	size_t i;
-	char tmp[128];
 
 	memset(out, 0, sizeof(*out));
 	out->fields = nfrom;
@@ -388,37 +452,19 @@ dmarc_author_parse(const struct dmarc_span *from, size_t nfrom,
 		return;
 	}
 	if (res.nmailbox > 1) {
+		if (one_domain(&from[0], res.nmailbox, out->domain)) {
+			out->rc = DMARC_AUTHOR_OK;
+			return;
+		}
 		out->rc = DMARC_AUTHOR_MULTI_ADDRESS;
 		snprintf(out->why, sizeof(out->why),
-		    "message has %zu From addresses: DMARC needs exactly one "
-		    "(RFC 9989 §5.3.1)", res.nmailbox);
+		    "message has %zu From addresses, not all in one domain: "
+		    "DMARC needs exactly one Author Domain (RFC 9989 §5.3.1)",
+		    res.nmailbox);
 		return;
 	}
-	if (mb.literal) {
-		out->rc = DMARC_AUTHOR_BAD_DOMAIN;
-		snprintf(out->why, sizeof(out->why),
-		    "From address has an address literal, not a domain");
-		return;
-	}
-	dkim_buf_init(&dom, FROM_DOMAIN_RAW);
-	if (!addr_compact(from[0].p, mb.domain, &dom)) {
-		out->rc = DMARC_AUTHOR_BAD_DOMAIN;
-		if (mb.domain.len > FROM_DOMAIN_RAW)
-			snprintf(out->why, sizeof(out->why), "From domain is "
-			    "too long for a DNS name (%zu octets)",
-			    mb.domain.len);
-		else
-			snprintf(out->why, sizeof(out->why), "out of memory");
-	} else if (!dmarc_domain_normalize(dom.len ? dom.p : "", dom.len,
-	    out->domain, sizeof(out->domain))) {
-		out->rc = DMARC_AUTHOR_BAD_DOMAIN;
-		snprintf(out->why, sizeof(out->why),
-		    "From domain \"%s\" is not a valid DNS name",
-		    show(dom.p, dom.len, tmp, sizeof(tmp)));
-		out->domain[0] = '\0';
-	} else
-		out->rc = DMARC_AUTHOR_OK;
-	dkim_buf_free(&dom);
+	out->rc = mailbox_domain(from[0].p, &mb, out->domain, out->why,
+	    sizeof(out->why));
 }
 
 size_t
@@ -1484,6 +1530,42 @@ check_ids(struct eval *ev, const struct dmarc_record *r,
 		say(why, "SPF %s", spf_str(ev->req->spf));
 }
 
+/*
+ * transient - nothing aligned: was an identifier that would have aligned
+ * left undecided by a temporary error of its own check? Then the message
+ * neither passes nor fails (RFC 9989 §5.3.6: a DNS query DMARC needed did
+ * not complete; RFC 7489 §6.6.2 says it of SPF and DKIM outright). Only
+ * identifiers that would align count: a sender must not turn a fail into
+ * a temperror with a domain of its own whose DNS does not answer.
+ */
+static bool
+transient(struct eval *ev, const struct dmarc_record *r, struct says *why)
+{
+	const struct dmarc_request *req = ev->req;
+	char dom[DMARC_DOMAIN_MAX];
+	size_t i;
+
+	for (i = 0; i < req->ndkim; i++) {
+		const struct dmarc_dkim *d = &req->dkim[i];
+
+		if (d->pass || !d->temperror || d->domain == NULL ||
+		    !dmarc_domain_normalize(d->domain, d->domain_len, dom,
+		    sizeof(dom)) || aligned(ev, dom, r->adkim) == ALN_NO)
+			continue;
+		say(why, "DKIM temperror for d=%s, which would align: DMARC "
+		    "result cannot be determined (RFC 9989 §5.3.6)", dom);
+		return true;
+	}
+	if (req->spf == DMARC_SPF_TEMPERROR && ev->out->spf_domain[0] !=
+	    '\0' && aligned(ev, ev->out->spf_domain, r->aspf) != ALN_NO) {
+		say(why, "SPF temperror for %s, which would align: DMARC "
+		    "result cannot be determined (RFC 9989 §5.3.6)",
+		    ev->out->spf_domain);
+		return true;
+	}
+	return false;
+}
+
 static enum dkim_status
 evaluate(struct eval *ev)
 {
@@ -1508,6 +1590,9 @@ evaluate(struct eval *ev)
 		return DKIM_OK;
 	}
 	copy_str(out->author_domain, sizeof(out->author_domain), au.domain);
+	if (au.addresses > 1)
+		say(&why, "%zu From addresses, all in %s: one Author Domain "
+		    "(RFC 9989 §5.3.1)", au.addresses, au.domain);
 	if (out->mode == DMARC_MODE_RFC7489) {
 		psl_org(req->opt.psl, out->author_domain, ev->orgA,
 		    sizeof(ev->orgA));
@@ -1556,7 +1641,9 @@ evaluate(struct eval *ev)
 			    ev->err->name, pdns_rc_str(ev->err->rc));
 		say(&why, "alignment cannot be determined "
 		    "(RFC 9989 §5.3.6)");
-	} else
+	} else if (transient(ev, &rec, &why))
+		out->result = DMARC_RES_TEMPERROR;
+	else
 		out->result = DMARC_RES_FAIL;
 
 	policy_ok = choose_policy(ev, &rec, &why, &erc);

@@ -93,11 +93,11 @@ struct dmarc_span {
 };
 
 enum dmarc_author_rc {
-	DMARC_AUTHOR_OK = 0,		/* one field, one address */
+	DMARC_AUTHOR_OK = 0,		/* one field, one domain */
 	DMARC_AUTHOR_NO_FROM,		/* no From field at all */
 	DMARC_AUTHOR_MULTI_FROM,	/* more than one From field */
 	DMARC_AUTHOR_NO_ADDRESS,	/* e.g. only an empty group */
-	DMARC_AUTHOR_MULTI_ADDRESS,	/* several mailboxes in the field */
+	DMARC_AUTHOR_MULTI_ADDRESS,	/* mailboxes of several domains */
 	DMARC_AUTHOR_SYNTAX,		/* not an RFC 5322 address list */
 	DMARC_AUTHOR_BAD_DOMAIN,	/* address literal, not a DNS name */
 };
@@ -120,8 +120,10 @@ struct dmarc_author {
  * a domain that is not a DNS name (a literal, too long, bad labels) is a
  * bad domain, not bad syntax. A domain in U-labels is
  * converted to A-labels (RFC 3492 Punycode; input is taken as already
- * NFC). Exactly one field with exactly one address gives DMARC_AUTHOR_OK;
- * anything else is reported as such and never guessed at.
+ * NFC). Exactly one field with exactly one domain gives DMARC_AUTHOR_OK:
+ * one address, or several whose domains normalize to the same name (RFC
+ * 9989 §5.3.1 and RFC 7489 §6.6.1 count domains; addresses then says how
+ * many). Anything else is reported as such and never guessed at.
  */
 void dmarc_author_parse(const struct dmarc_span *from, size_t nfrom,
     struct dmarc_author *out);
@@ -187,11 +189,15 @@ struct dmarc_options {
 	unsigned max_queries;		/* 0: DMARC_DEFAULT_MAX_QUERIES */
 };
 
-/* One DKIM signature's result; only passing ones count (§4.4.1). */
+/* One DKIM signature's result; only passing ones count (§4.4.1). A
+ * temporary failure (the key could not be fetched for now) of a d= that
+ * would align makes a message that nothing else passes temperror, not
+ * fail (RFC 7489 §6.6.2, RFC 9989 §5.3.6). */
 struct dmarc_dkim {
 	const char *domain;		/* d= as in the signature */
 	size_t domain_len;
 	bool pass;
+	bool temperror;			/* not pass: DKIM temperror */
 };
 
 struct dmarc_request {

@@ -1,6 +1,11 @@
 /*
  * auth.c - DKIM, ARC, SPF and DMARC of one message, and how the results
- * are written (see auth.h). All lookups of one message share one budget.
+ * are written (see auth.h). The lookups of DKIM, ARC and SPF share one
+ * budget per message; DMARC has one of its own (bounded by dmarc.h's
+ * max_queries), because the sender chooses the d= and MAIL FROM domains:
+ * had they spent or stalled DMARC's budget, a spoofed From of a p=reject
+ * domain would come out temperror (RFC 9989 §5.3.6), which is never
+ * rejected, instead of fail.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +33,13 @@ enum dkim_status
 auth_evaluate(const struct dkim_msg *msg, const struct pdns *dns,
     const struct auth_request *req, struct auth_results *out)
 {
-	struct pdns_budget budget;
+	struct pdns_budget budget, dbudget;
 	struct pdns bdns = pdns_budget_init(&budget, dns, req->max_lookups ?
 	    req->max_lookups : 100);
+	/* the author's _dmarc names, its Tree Walk and the existence test
+	 * for np=: at most DMARC_HARD_MAX_QUERIES, whatever went before */
+	struct pdns ddns = pdns_budget_init(&dbudget, dns,
+	    DMARC_HARD_MAX_QUERIES + 1);
 	struct dkim_verify_opts vo;
 	struct dmarc_request dr;
 	struct dmarc_span from[8];
@@ -78,11 +87,15 @@ auth_evaluate(const struct dkim_msg *msg, const struct pdns *dns,
 	for (k = 0; k < out->dkim->n && nd < DMARC_MAX_DKIM; k++) {
 		const struct dkim_sigresult *r = &out->dkim->r[k];
 
-		if (r->result != DKIM_RES_PASS || r->sig == NULL)
+		/* passes, and temporary failures: one of a d= that would
+		 * align makes DMARC temperror, not fail (RFC 9989 §5.3.6) */
+		if ((r->result != DKIM_RES_PASS &&
+		    r->result != DKIM_RES_TEMPERROR) || r->sig == NULL)
 			continue;
 		dk[nd].domain = r->sig->d;
 		dk[nd].domain_len = strlen(r->sig->d);
-		dk[nd].pass = true;
+		dk[nd].pass = r->result == DKIM_RES_PASS;
+		dk[nd].temperror = !dk[nd].pass;
 		nd++;
 	}
 	dr.from = from;
@@ -93,9 +106,9 @@ auth_evaluate(const struct dkim_msg *msg, const struct pdns *dns,
 	dr.opt.mode = req->dmarc_mode;
 	dr.opt.psl = req->psl;
 	dr.opt.pct_draw = req->pct_draw;
-	if ((st = dmarc_evaluate(&bdns, &dr, &out->dmarc)) != DKIM_OK)
+	if ((st = dmarc_evaluate(&ddns, &dr, &out->dmarc)) != DKIM_OK)
 		return st;
-	out->lookups_exhausted = budget.exhausted;
+	out->lookups_exhausted = budget.exhausted || dbudget.exhausted;
 	return DKIM_OK;
 }
 

@@ -30,7 +30,8 @@ struct auth_request {
 	enum dmarc_mode dmarc_mode;
 	const struct dmarc_psl *psl;	/* RFC 7489 mode */
 	unsigned pct_draw;
-	unsigned max_lookups;		/* per message; 0: 100 */
+	unsigned max_lookups;		/* DKIM, ARC, SPF per message; 0:
+					 * 100 (DMARC: its own max_queries) */
 };
 
 struct auth_results {

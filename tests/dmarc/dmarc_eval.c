@@ -9,7 +9,7 @@
  * columns, values backslash-escaped (\t \n \r \\ \xNN):
  *   mode=9989|7489        default 9989
  *   from=VALUE            a From field value; repeat for several fields
- *   dkim=DOMAIN:pass|fail repeatable
+ *   dkim=DOMAIN:pass|fail|temperror repeatable
  *   spf=RESULT:DOMAIN     RESULT: none pass fail softfail neutral
  *                         temperror permerror
  *   draw=N                RFC 7489 pct= draw, 0..99 (default 0)
@@ -107,6 +107,7 @@ run_case(const struct pdns *dns, const struct dmarc_psl *psl, char *line,
 	if (ncol == 0)
 		return true;
 	dmarc_request_init(&req);
+	memset(dkim, 0, sizeof(dkim));
 	req.opt.psl = psl;
 	for (i = 1; i < ncol; i++) {
 		char *eq = strchr(cols[i], '='), *v;
@@ -136,6 +137,8 @@ run_case(const struct pdns *dns, const struct dmarc_psl *psl, char *line,
 			*colon = '\0';
 			dkim[ndkim].domain = v;
 			dkim[ndkim].domain_len = strlen(v);
+			dkim[ndkim].temperror = strcmp(colon + 1,
+			    "temperror") == 0;
 			dkim[ndkim++].pass = strcmp(colon + 1, "pass") == 0;
 		} else if (strcmp(cols[i], "spf") == 0) {
 			char *colon = strchr(v, ':');

@@ -13,13 +13,16 @@
  *               was derived from by hand
  *   rfc7489_*   RFC 7489 mode: the PSL (§3.2), discovery (§6.6.3), pct=
  *   api_*       argument errors, names, Punycode, helpers
+ *   auth_*      relay/auth.c: DMARC's own DNS beside DKIM's and SPF's
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "addr.h"
+#include "auth.h"
 #include "dmarc.h"
 #include "zonefile.h"
 
@@ -143,8 +146,24 @@ static const struct from_case from_cases[] = {
 	{ "empty group", { "undisclosed-recipients:;" }, 1,
 	    DMARC_AUTHOR_NO_ADDRESS, NULL, 0 },
 	{ "empty value", { "" }, 1, DMARC_AUTHOR_NO_ADDRESS, NULL, 0 },
+	/* RFC 9989 §5.3.1, RFC 7489 §6.6.1: what counts is the domains;
+	 * several mailboxes of one domain give one Author Domain */
 	{ "two addresses, same domain", { "a@example.com, b@example.com" },
-	    1, DMARC_AUTHOR_MULTI_ADDRESS, NULL, 2 },
+	    1, DMARC_AUTHOR_OK, "example.com", 2 },
+	{ "two addresses, same domain in other case and form",
+	    { "a@Example.COM, B <b@example (c) . com>" }, 1,
+	    DMARC_AUTHOR_OK, "example.com", 2 },
+	{ "same domain, U-label and A-label",
+	    { "a@b\xc3\xbc" "cher.example, b@xn--bcher-kva.example" }, 1,
+	    DMARC_AUTHOR_OK, "xn--bcher-kva.example", 2 },
+	{ "group of two, same domain", { "Team: a@example.com, b@example.com;" },
+	    1, DMARC_AUTHOR_OK, "example.com", 2 },
+	{ "same domain, then a subdomain",
+	    { "a@example.com, b@example.com, c@mail.example.com" }, 1,
+	    DMARC_AUTHOR_MULTI_ADDRESS, NULL, 3 },
+	{ "two addresses, one a literal",
+	    { "a@example.com, b@[192.0.2.1]" }, 1,
+	    DMARC_AUTHOR_MULTI_ADDRESS, NULL, 2 },
 	{ "two addresses, different domains",
 	    { "a@example.com, \"B\" <b@example.net>" }, 1,
 	    DMARC_AUTHOR_MULTI_ADDRESS, NULL, 2 },
@@ -647,7 +666,8 @@ struct ecase {
 	const char *desc;
 	const char *from;
 	const char *from2;	/* a second From field */
-	const char *dkim[3];	/* passing d=; "!d" for a failing one */
+	const char *dkim[3];	/* passing d=; "!d" for a failing one, "?d"
+				 * for a temporary failure */
 	enum dmarc_spf spf;
 	const char *spf_domain;
 	unsigned draw;
@@ -710,10 +730,12 @@ run_cases(const char *zonetext, enum dmarc_mode mode,
 		req.from = from;
 		req.nfrom = c->from == NULL ? 0 : c->from2 == NULL ? 1 : 2;
 		for (j = 0; j < 3 && c->dkim[j] != NULL; j++) {
-			bool fail = c->dkim[j][0] == '!';
+			bool temp = c->dkim[j][0] == '?';
+			bool fail = c->dkim[j][0] == '!' || temp;
 
 			dk[nd].domain = c->dkim[j] + fail;
 			dk[nd].domain_len = strlen(c->dkim[j] + fail);
+			dk[nd].temperror = temp;
 			dk[nd++].pass = !fail;
 		}
 		req.dkim = dk;
@@ -1158,10 +1180,15 @@ Test(rfc9989, policy)
 
 static const struct ecase rfc9989_errors[] = {
 	/* From (§5.3.1, §4.4, §11.5) */
-	{ "§5.3.1", "two From addresses: permerror", "a@example.com, "
-	    "b@example.com", NULL, { "example.com" }, 0, NULL, 0, 0,
+	{ "§5.3.1", "two From domains: permerror", "a@example.com, "
+	    "b@example.net", NULL, { "example.com" }, 0, NULL, 0, 0,
 	    { R_PERM, P_ABS, S_NONE, P_NONE, "", "", I_NONE, "",
 	    .reason = "message has 2 From addresses" } },
+	{ "§5.3.1", "two From addresses, one domain: evaluated",
+	    "a@example.com, b@example.com", NULL, { "evil.example" }, 0,
+	    NULL, 0, 0,
+	    { R_FAIL, P_REJ, S_P, P_REJ, "example.com", NULL, I_NONE, "",
+	    .reason = "2 From addresses, all in example.com" } },
 	{ "§5.3.1", "two From fields: permerror", "a@example.com",
 	    "a@example.com", { "example.com" }, 0, NULL, 0, 0,
 	    { R_PERM, P_ABS, S_NONE, P_NONE, "", "", I_NONE, "",
@@ -1211,6 +1238,40 @@ static const struct ecase rfc9989_errors[] = {
 	    "x@nx.exfail.test", NULL, { "exfail.test" }, 0, NULL, 0, 0,
 	    { R_PASS, P_ABS, S_NONE, P_NONE, "exfail.test", NULL, I_DKIM,
 	    "exfail.test" } },
+	/* A temporary failure of SPF or DKIM for an identifier that would
+	 * align, and nothing passing: neither pass nor fail (RFC 9989
+	 * §5.3.6; RFC 7489 §6.6.2 says so outright). One that could not
+	 * align anyway changes nothing: a sender cannot turn a fail into a
+	 * temperror with a domain of its own whose DNS does not answer. */
+	{ "§5.3.6", "SPF temperror, aligned domain: temperror",
+	    "x@example.com", NULL, { NULL }, DMARC_SPF_TEMPERROR,
+	    "bounce.example.com", 0, 0,
+	    { R_TEMP, P_REJ, S_P, P_NONE, "example.com", NULL, I_NONE, "",
+	    .reason = "SPF temperror for bounce.example.com" } },
+	{ "§5.3.6", "SPF temperror, unrelated domain: fail",
+	    "x@example.com", NULL, { NULL }, DMARC_SPF_TEMPERROR,
+	    "example.net", 0, 0,
+	    { R_FAIL, P_REJ, S_P, P_REJ, "example.com", NULL, I_NONE, "" } },
+	{ "§5.3.6", "SPF temperror, strict and not identical: fail",
+	    "x@strict.test", NULL, { NULL }, DMARC_SPF_TEMPERROR,
+	    "bounce.strict.test", 0, 0,
+	    { R_FAIL, P_REJ, S_P, P_REJ, "strict.test", NULL, I_NONE, "" } },
+	{ "§5.3.6", "DKIM temperror, aligned d=: temperror",
+	    "x@example.com", NULL, { "?example.com" }, 0, NULL, 0, 0,
+	    { R_TEMP, P_REJ, S_P, P_NONE, "example.com", NULL, I_NONE, "",
+	    .reason = "DKIM temperror for d=example.com" } },
+	{ "§5.3.6", "DKIM temperror, unrelated d=: fail",
+	    "x@example.com", NULL, { "?evil.example" }, 0, NULL, 0, 0,
+	    { R_FAIL, P_REJ, S_P, P_REJ, "example.com", NULL, I_NONE, "" } },
+	{ "§5.3.5", "DKIM temperror but SPF aligns: pass",
+	    "x@example.com", NULL, { "?example.com" }, SPF_PASS,
+	    "example.com", 0, 0,
+	    { R_PASS, P_REJ, S_P, P_NONE, "example.com", NULL, I_SPF,
+	    "example.com" } },
+	{ "§5.3.6", "DKIM fail (not temporary), aligned d=: fail",
+	    "x@example.com", NULL, { "!example.com" }, DMARC_SPF_FAIL,
+	    "example.com", 0, 0,
+	    { R_FAIL, P_REJ, S_P, P_REJ, "example.com", NULL, I_NONE, "" } },
 	{ "§4.10", "query budget spent: temperror",
 	    "x@a.b.c.d.e.f.g.h.i.j.k.example.com", NULL, { NULL }, 0, NULL, 0,
 	    3, { R_TEMP, P_ABS, S_NONE, P_NONE, "", NULL, I_NONE, "",
@@ -1400,6 +1461,14 @@ static const struct ecase rfc7489_cases[] = {
 	    { "pct.test" }, 0, NULL, 99, 0,
 	    { R_PASS, P_REJ, S_P, P_NONE, "pct.test", NULL, I_DKIM,
 	    "pct.test" } },
+	{ "§6.6.2", "SPF temperror, aligned: temperror", "x@example.co.uk",
+	    NULL, { NULL }, DMARC_SPF_TEMPERROR, "bounce.example.co.uk", 0, 0,
+	    { R_TEMP, P_REJ, S_P, P_NONE, "example.co.uk", NULL, I_NONE, "",
+	    .reason = "SPF temperror" } },
+	{ "§6.6.2", "DKIM temperror, other org: fail", "x@example.co.uk",
+	    NULL, { "?other.co.uk" }, 0, NULL, 0, 0,
+	    { R_FAIL, P_REJ, S_P, P_REJ, "example.co.uk", NULL, I_NONE,
+	    "" } },
 	/* DNS and From */
 	{ "§6.6.3", "author lookup fails: temperror", "x@sf.test", NULL,
 	    { NULL }, 0, NULL, 0, 0,
@@ -1407,9 +1476,12 @@ static const struct ecase rfc7489_cases[] = {
 	{ "§6.6.3", "org lookup fails: temperror", "x@a.sforg.test", NULL,
 	    { NULL }, 0, NULL, 0, 0,
 	    { R_TEMP, P_ABS, S_NONE, P_NONE, "", "sforg.test", I_NONE, "" } },
-	{ "§6.6.1", "two From addresses: permerror",
-	    "a@example.com, b@example.com", NULL, { NULL }, 0, NULL, 0, 0,
+	{ "§6.6.1", "two From domains: permerror",
+	    "a@example.com, b@example.org", NULL, { NULL }, 0, NULL, 0, 0,
 	    { R_PERM, P_ABS, S_NONE, P_NONE, "", "", I_NONE, "" } },
+	{ "§6.6.1", "two From addresses, a single domain: evaluated",
+	    "a@example.com, b@example.com", NULL, { NULL }, 0, NULL, 0, 0,
+	    { R_FAIL, P_REJ, S_P, P_REJ, "example.com", NULL, I_NONE, "" } },
 };
 
 Test(rfc7489, table)
@@ -1609,4 +1681,78 @@ Test(api, strings)
 	cr_expect_str_eq(dmarc_ident_str(DMARC_IDENT_SPF), "spf");
 	cr_expect_str_eq(dmarc_mode_str(DMARC_MODE_RFC7489), "rfc7489");
 	cr_expect_str_eq(nz(NULL), "(null)");
+}
+
+/* ------------------------------------------- relay/auth.c: DMARC's DNS */
+
+/*
+ * What a sender controls (its DKIM d= keys, its SPF record) must not
+ * leave DMARC without DNS: a spoofed From of a p=reject domain would
+ * come out temperror instead of fail, which nobody rejects (RFC 9989
+ * §5.3.6) and which a list answers by rewriting From.
+ */
+struct slowdns {
+	struct zonefile *zf;
+	unsigned slow_ms;	/* for names under evil.example */
+};
+
+static enum pdns_rc
+slow_lookup(void *arg, const char *qname, enum pdns_type type,
+    struct pdns_answer *out)
+{
+	struct slowdns *s = arg;
+	size_t n = strlen(qname);
+
+	if (n >= 13 && strcmp(qname + n - 13, ".evil.example") == 0) {
+		struct timespec ts = { s->slow_ms / 1000,
+		    (long)(s->slow_ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+		return PDNS_TEMPFAIL;
+	}
+	return zonefile_lookup(s->zf, qname, type, out);
+}
+
+static void
+auth_spoof(unsigned max_lookups, unsigned slow_ms, int nsig)
+{
+	static const char sig[] = "DKIM-Signature: v=1; a=rsa-sha256; "
+	    "d=k%d.evil.example; s=s; h=from; bh=AAAA; b=AAAA\r\n";
+	char m[2048];
+	size_t k = 0;
+	int i;
+	struct slowdns s = { zone("_dmarc.example.com. TXT "
+	    "\"v=DMARC1; p=reject\"\n"), slow_ms };
+	struct pdns dns = { slow_lookup, &s };
+	struct auth_request req;
+	struct auth_results res;
+	struct dkim_msg *msg;
+
+	for (i = 0; i < nsig; i++)
+		k += (size_t)snprintf(m + k, sizeof(m) - k, sig, i);
+	k += (size_t)snprintf(m + k, sizeof(m) - k, "From: ceo@example.com"
+	    "\r\nSubject: pay\r\n\r\nbody\r\n");
+	cr_assert_eq(dkim_msg_parse(m, k, NULL, &msg, NULL, 0), DKIM_OK);
+	memset(&req, 0, sizeof(req));
+	req.now = 1700000000;
+	req.max_lookups = max_lookups;
+	cr_assert_eq(auth_evaluate(msg, &dns, &req, &res), DKIM_OK);
+	cr_expect_eq(res.dmarc.result, DMARC_RES_FAIL, "result got %s, want "
+	    "fail (%s)", dmarc_res_str(res.dmarc.result), res.dmarc.reason);
+	cr_expect_eq(res.dmarc.disposition, DMARC_POLICY_REJECT,
+	    "disposition got %s, want reject",
+	    dmarc_policy_str(res.dmarc.disposition));
+	auth_results_free(&res);
+	dkim_msg_free(msg);
+	zonefile_free(s.zf);
+}
+
+Test(auth, dmarc_not_starved_by_spent_budget)
+{
+	auth_spoof(3, 0, 3);	/* three key lookups use the budget up */
+}
+
+Test(auth, dmarc_not_starved_by_stalled_budget)
+{
+	auth_spoof(0, 1100, 1);	/* one slow failure stalls the budget */
 }
