@@ -49,6 +49,12 @@ fi
     die_early "$PY lacks dkimpy/pynacl/cryptography (apt-get install python3-dkim python3-nacl python3-cryptography)"
 "$PERL" -MMail::DKIM::Verifier -MNet::DNS -MJSON::PP -e 1 2>/dev/null ||
     die_early "Perl lacks Mail::DKIM or Net::DNS (apt-get install libmail-dkim-perl)"
+if [ $NO_ARC -eq 0 ]; then
+    command -v rspamd >/dev/null || die_early "rspamd is not installed (apt-get install rspamd)"
+fi
+# shellcheck source=rspamd.sh
+. "$HERE/rspamd.sh"
+trap rspamd_stop EXIT
 
 rm -rf "$WORK"
 mkdir -p "$WORK"
@@ -128,7 +134,11 @@ PREP_FLAGS=()
 [ $NO_ARC -eq 1 ] && PREP_FLAGS=(--no-arcrelay)
 "$PY" "$HERE/harness.py" prepare "$WORK" "${PREP_FLAGS[@]}"
 
-# ---- verify: dkimpy and Mail::DKIM in the background, arcrelay in front --------------
+# ---- verify: dkimpy, Mail::DKIM and rspamd in the background, arcrelay in front -------
+if command -v rspamd >/dev/null; then
+    rspamd_scan_bg "$WORK/rspamd" "$WORK/lists/rspamd.txt" "$WORK/results/rspamd.jsonl" \
+        "$WORK/zone.txt"
+fi
 "$PY" "$HERE/dkimpy_driver.py" verify --zone "$WORK/zone.txt" --list "$WORK/lists/dkimpy.txt" \
     > "$WORK/results/dkimpy.jsonl" 2> "$WORK/results/dkimpy.err" &
 PY_PID=$!
@@ -154,6 +164,7 @@ rc=0; wait $PY_PID || rc=$?
 [ $rc -eq 0 ] || echo "interop: dkimpy verify driver exited $rc, see results/dkimpy.err" >&2
 rc=0; wait $PL_PID || rc=$?
 [ $rc -eq 0 ] || echo "interop: Mail::DKIM driver exited $rc, see results/mdkim.err" >&2
+rspamd_scan_wait interop
 echo "verification done ($((SECONDS - START))s)"
 
 # ---- compare -----------------------------------------------------------------------
