@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# run.sh - ARC interop between arcrelay, dkimpy and Perl Mail::DKIM.
+# run.sh - ARC interop between arcrelay, dkimpy, Perl Mail::DKIM and rspamd.
 #
 # Usage: run.sh ARCRELAY_BINARY WORKDIR
 #
 # WORKDIR is wiped and rebuilt.  arc_harness.py build makes the keys, the
 # zone, the chains (arcrelay seal, dkimpy arc_sign, and mixes of the two)
 # and the tampered copies; then every case is verified by dkimpy (one
-# Python process) and Mail::DKIM::ARC::Verifier (one Perl process) in the
-# background while arcrelay verify runs once per message in the
+# Python process), Mail::DKIM::ARC::Verifier (one Perl process) and a
+# private rspamd (tests/interop/rspamd.sh, fed by one Python process) in
+# the background while arcrelay verify runs once per message in the
 # foreground; arc_harness.py check compares.  Exit status 0 only if every
 # check passed; the last line printed is "N passed, M failed".
 
@@ -50,6 +51,10 @@ if ! "$PY" -c 'import authres' 2>/dev/null; then
 fi
 "$PERL" -MMail::DKIM::ARC::Verifier -MNet::DNS -MJSON::PP -e 1 2>/dev/null ||
     die_early "Perl lacks Mail::DKIM::ARC or Net::DNS (apt-get install libmail-dkim-perl libnet-dns-perl)"
+command -v rspamd >/dev/null || die_early "rspamd is not installed (apt-get install rspamd)"
+# shellcheck source=../interop/rspamd.sh
+. "$HERE/../interop/rspamd.sh"
+trap rspamd_stop EXIT
 
 rm -rf "$WORK"
 mkdir -p "$WORK"
@@ -73,10 +78,12 @@ if [ $rc -ne 0 ]; then
 fi
 echo "build done ($((SECONDS - START))s)"
 
-# ---- verify: dkimpy and Mail::DKIM in the background, arcrelay in front -----------
+# ---- verify: dkimpy, Mail::DKIM and rspamd in the background, arcrelay in front ---
 PY_PID=
 PL_PID=
 if [ -s "$WORK/lists/files.txt" ]; then
+    rspamd_scan_bg "$WORK/rspamd" "$WORK/lists/rspamd.tsv" "$WORK/results/rspamd.jsonl" \
+        "$WORK/zone.txt"
     "$PY" "$HERE/arc_harness.py" dkimpy "$WORK" \
         2> "$WORK/results/dkimpy.err" &
     PY_PID=$!
@@ -100,6 +107,7 @@ if [ -n "$PL_PID" ]; then
     rc=0; wait "$PL_PID" || rc=$?
     [ $rc -eq 0 ] || echo "arcinterop: Mail::DKIM driver exited $rc, see results/mdkim.err" >&2
 fi
+rspamd_scan_wait arcinterop
 echo "verification done ($((SECONDS - START))s)"
 
 # ---- compare ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# run.sh - DKIM interop between arcrelay, dkimpy, Perl Mail::DKIM and
-# OpenDKIM.
+# run.sh - DKIM interop between arcrelay, dkimpy, Perl Mail::DKIM, OpenDKIM
+# and rspamd.
 #
 # Usage: run.sh ARCRELAY_BINARY WORKDIR
 #        run.sh --no-arcrelay WORKDIR   (dkimpy <-> Mail::DKIM only, keys
@@ -8,13 +8,13 @@
 #
 # WORKDIR is wiped and rebuilt.  The run: keys from `arcrelay keygen`, a
 # generated corpus, the corpus signed by arcrelay and by dkimpy, tampered
-# and footer-appended copies, every case verified by all three, then
+# and footer-appended copies, every case verified by all of them, then
 # harness.py check compares.  Exit status 0 only if every check passed;
 # the last line printed is "N passed, M failed".
 #
 # dkimpy, Mail::DKIM and OpenDKIM each run as one process over the whole
-# case list (OpenDKIM verifies only: its test mode does not sign);
-# arcrelay runs once per message.
+# case list (OpenDKIM verifies only: its test mode does not sign), rspamd
+# as one private daemon scanning them all; arcrelay runs once per message.
 
 set -euo pipefail
 
@@ -53,6 +53,12 @@ fi
     die_early "Perl lacks Mail::DKIM or Net::DNS (apt-get install libmail-dkim-perl)"
 ODK=/usr/sbin/opendkim
 [ -x "$ODK" ] || die_early "OpenDKIM is not installed (apt-get install opendkim)"
+if [ $NO_ARC -eq 0 ]; then
+    command -v rspamd >/dev/null || die_early "rspamd is not installed (apt-get install rspamd)"
+fi
+# shellcheck source=rspamd.sh
+. "$HERE/rspamd.sh"
+trap rspamd_stop EXIT
 
 rm -rf "$WORK"
 mkdir -p "$WORK"
@@ -132,7 +138,11 @@ PREP_FLAGS=()
 [ $NO_ARC -eq 1 ] && PREP_FLAGS=(--no-arcrelay)
 "$PY" "$HERE/harness.py" prepare "$WORK" "${PREP_FLAGS[@]}"
 
-# ---- verify: dkimpy, Mail::DKIM and OpenDKIM in the background, arcrelay in front ---
+# ---- verify: dkimpy, Mail::DKIM, OpenDKIM and rspamd in the background, arcrelay in front
+if command -v rspamd >/dev/null; then
+    rspamd_scan_bg "$WORK/rspamd" "$WORK/lists/rspamd.txt" "$WORK/results/rspamd.jsonl" \
+        "$WORK/zone.txt"
+fi
 "$PY" "$HERE/dkimpy_driver.py" verify --zone "$WORK/zone.txt" --list "$WORK/lists/dkimpy.txt" \
     > "$WORK/results/dkimpy.jsonl" 2> "$WORK/results/dkimpy.err" &
 PY_PID=$!
@@ -164,6 +174,7 @@ rc=0; wait $PL_PID || rc=$?
 [ $rc -eq 0 ] || echo "interop: Mail::DKIM driver exited $rc, see results/mdkim.err" >&2
 rc=0; wait $OD_PID || rc=$?
 [ $rc -eq 0 ] || echo "interop: OpenDKIM driver exited $rc, see results/opendkim.err" >&2
+rspamd_scan_wait interop
 echo "verification done ($((SECONDS - START))s)"
 
 # ---- compare -----------------------------------------------------------------------
