@@ -90,7 +90,10 @@ check "no key through unbound" "$(res 127.0.0.1@$port)" "no key for signature"
 start=$(date +%s)
 check "silent server" "$(res 127.0.0.1@$silent)" "DNS temporary failure"
 took=$(( $(date +%s) - start ))
-[ "$took" -le 8 ] && check "silent server within the timeout" ok ok || check "silent server within the timeout" "${took}s" "<= 8s"
+# Two lookups wait out the 5 s timeout, no more: the DKIM key, then DMARC's
+# first (DMARC has a budget of its own, so that a sender who stalls the
+# key lookups cannot turn a spoof's fail into temperror).
+[ "$took" -le 13 ] && check "silent server within two timeouts" ok ok || check "silent server within two timeouts" "${took}s" "<= 13s"
 # SPF and DMARC through the server: the From domain is a subdomain whose
 # organizational domain publishes the policy (the Tree Walk finds it).
 printf 'From: a@news.example.com\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nbody\r\n' > o.eml
