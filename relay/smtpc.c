@@ -639,33 +639,46 @@ addr_ok(const char *a)
 	return true;
 }
 
-/* put_body - the message, dot-stuffed, then the final ".". The bytes
- * are referenced, not copied: the owner keeps them until sent. */
+/*
+ * put_body - the message, dot-stuffed, then the final ".". The bytes
+ * are referenced, not copied: the owner keeps them until sent. A CR or
+ * LF alone goes out as CRLF (RFC 5321 2.3.8: never a bare one on the
+ * wire, where receivers disagree about what it means), and every line
+ * that starts with "." after that gets one more; a last line without its
+ * CRLF gets one.
+ */
 static void
 put_body(struct smtpc *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	const char *p = c->m->data;
-	size_t n = c->m->len, start = 0, i = 0;
+	size_t n = c->m->len, start = 0, i;
+	bool bol = true;		/* at the start of a line */
 
-	if (n > 0 && p[0] == '.')
-		evbuffer_add(out, ".", 1);
-	for (;;) {
-		const char *nl = i < n ? memchr(p + i, '\n', n - i) : NULL;
-
-		if (nl == NULL)
-			break;
-		i = (size_t)(nl - p) + 1;
-		if (i < n && p[i] == '.') {
-			evbuffer_add_reference(out, p + start, i - start, NULL,
-			    NULL);
+	for (i = 0; i < n; i++) {
+		if (bol && p[i] == '.') {
+			if (i > start)
+				evbuffer_add_reference(out, p + start,
+				    i - start, NULL, NULL);
 			evbuffer_add(out, ".", 1);
 			start = i;
+		}
+		bol = false;
+		if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n') {
+			i++;
+			bol = true;
+		} else if (p[i] == '\r' || p[i] == '\n') {
+			if (i > start)
+				evbuffer_add_reference(out, p + start,
+				    i - start, NULL, NULL);
+			evbuffer_add(out, "\r\n", 2);
+			start = i + 1;
+			bol = true;
 		}
 	}
 	if (start < n)
 		evbuffer_add_reference(out, p + start, n - start, NULL, NULL);
-	if (n > 0 && (n < 2 || p[n - 2] != '\r' || p[n - 1] != '\n'))
+	if (!bol)
 		evbuffer_add(out, "\r\n", 2);
 	evbuffer_add(out, ".\r\n", 3);
 }

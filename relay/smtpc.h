@@ -81,8 +81,9 @@ struct smtpc_msg {
 	const char *sender;		/* "" for the null reverse-path */
 	const char *const *rcpt;
 	size_t nrcpt;
-	const char *data;		/* the message, CRLF lines, not yet
-					 * dot-stuffed */
+	const char *data;		/* the message, CRLF lines (a lone
+					 * CR or LF is sent as CRLF), not
+					 * yet dot-stuffed */
 	size_t len;
 	struct smtpc_reply *res;	/* nrcpt entries, filled in */
 };

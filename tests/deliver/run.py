@@ -906,6 +906,10 @@ def g_wire():
         ("dotfirst", b".first line is a dot\r\n\r\nbody\r\n",
          b".first line is a dot\r\n\r\nbody\r\n"),
         ("onlydot", b"Subject: x\r\n\r\n.\r\n", b"Subject: x\r\n\r\n.\r\n"),
+        ("barelf", b"Subject: lf\r\n\r\nline1\nline2\r\n.\nend\n",
+         b"Subject: lf\r\n\r\nline1\r\nline2\r\n.\r\nend\r\n"),
+        ("barecr", b"Subject: cr\r\n\r\nline3\rline4\r.after cr\r",
+         b"Subject: cr\r\n\r\nline3\r\nline4\r\n.after cr\r\n"),
         ("nocrlf", b"Subject: n\r\n\r\n.tail", b"Subject: n\r\n\r\n.tail\r\n"),
     ]
     lines = []
