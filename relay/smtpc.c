@@ -398,6 +398,19 @@ set_peer(struct smtpc *c)
 	    (unsigned)c->port);
 }
 
+/* reply_timeout - how long the reply now awaited may take: the one to
+ * the end of data twice the others (RFC 5321 4.5.3.2.6 gives it 10
+ * minutes against 5, as the server may be delivering meanwhile and a
+ * client that gives up too early makes duplicates). */
+static unsigned
+reply_timeout(const struct smtpc *c)
+{
+	if (c->st == SC_TXN && c->whead < c->wtail &&
+	    c->wait[c->whead].what == X_BODY)
+		return c->command_timeout * 2;
+	return c->command_timeout;
+}
+
 static const char *
 waiting_for(const struct smtpc *c)
 {
@@ -844,7 +857,7 @@ txn_reply(struct smtpc *c)
 		txn_done(c);
 		return;
 	}
-	sc_arm(c, c->command_timeout);
+	sc_arm(c, reply_timeout(c));
 }
 
 bool
@@ -1063,14 +1076,14 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->st == SC_TXN && c->bev &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
 		/* Still sending: the write timeout watches progress. */
-		sc_arm(c, c->command_timeout);
+		sc_arm(c, reply_timeout(c));
 	} else if (c->st == SC_CONNECT) {
 		smtpc_reply_set(&r, SMTPC_TEMP, "4.4.1", "connect to %s: "
 		    "timed out after %us", c->peer, c->connect_timeout);
 		broken(c, &r);
 	} else {
 		smtpc_reply_set(&r, SMTPC_TEMP, "4.4.2", "timeout after %us "
-		    "waiting for %s from %s", c->command_timeout,
+		    "waiting for %s from %s", reply_timeout(c),
 		    waiting_for(c), c->peer);
 		broken(c, &r);
 	}

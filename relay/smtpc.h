@@ -70,7 +70,10 @@ struct smtpc_addr {
 struct smtpc_config {
 	const char *helo;		/* our name for EHLO/HELO; copied */
 	unsigned connect_timeout;	/* seconds; 0: 30 */
-	unsigned command_timeout;	/* seconds per reply; 0: 300 */
+	unsigned command_timeout;	/* seconds per reply; 0: 300. The
+					 * reply to the end of data gets
+					 * twice as long (RFC 5321
+					 * 4.5.3.2.6: 10 minutes) */
 	SSL_CTX *tls;			/* STARTTLS when offered; NULL:
 					 * never. Borrowed: must outlive
 					 * every session. */

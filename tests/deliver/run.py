@@ -764,7 +764,8 @@ def g_timeout():
     port = s.start()
     d = fresh("timeout")
     p, _ = message(d, "m1", "slow")
-    r = Run(d, BASE + ["lifetime 2", "command_timeout 1",
+    # lifetime: the end of data has 2 s (twice command_timeout)
+    r = Run(d, BASE + ["lifetime 4", "command_timeout 1",
                        "route quiet.test smtp:[127.0.0.1]:%d" % qport,
                        "route hang.test smtp:[127.0.0.1]:%d" % hport,
                        "route snd.test smtp:[127.0.0.1]:%d" % port, "start",
@@ -933,6 +934,17 @@ def g_wire():
         check(name + ": every dot line stuffed",
               [l for l in starts if not l.startswith(b"..")], [])
     check("nothing left", r.remaining, 0)
+
+    # An end of data answered after longer than one command timeout
+    # (RFC 5321 4.5.3.2.6 gives it twice as long): one delivery, no
+    # deferral, so no duplicate.
+    s = Sink(slow_dot=1.5)
+    r, _ = relay_one(s, "slowdot", "slow to accept", ["command_timeout 1"])
+    check("slow end of data: delivered once", len(s.delivered()), 1)
+    check("slow end of data: no deferral", [x[4] for x in r.defers], [])
+    if r.ids:
+        check("slow end of data: sent", r.final(r.ids[0], "a@dst.test"),
+              ["sent"])
 
 
 STEPS = ["GREET", "EHLO", "MAIL", "RCPT", "DATA", "DOT"]
