@@ -296,8 +296,8 @@ read_reply(struct smtpc *c)
 		if (n > 4) {
 			add_text(c, " ", 1);
 			add_text(c, line + 4, n - 4);
-			if (c->rlines > 0 && (c->st == SC_EHLO ||
-			    c->st == SC_EHLO_TLS))
+			if (c->rlines > 0 && c->rcode == 250 &&
+			    (c->st == SC_EHLO || c->st == SC_EHLO_TLS))
 				ext_line(c, line + 4, n - 4);
 		}
 		if (++c->rlines > REPLY_LINES_CAP)
@@ -548,6 +548,8 @@ open_reply(struct smtpc *c)
 		return;
 	case SC_EHLO:
 		if (c->rcode != 250) {
+			/* The refusal's lines are no extensions. */
+			ext_reset(c);
 			sc_printf(c, "HELO %s\r\n", c->helo);
 			c->st = SC_HELO;
 			sc_arm(c, c->command_timeout);

@@ -1012,6 +1012,19 @@ def g_replies():
         check(kind + ": no bounce", r.bounces, [])
         check(kind + ": nothing left", r.remaining, 0)
 
+    # A refused EHLO whose text looks like extensions: HELO, and none of
+    # them believed.
+    s = Sink(pipelining=False,
+             script={"EHLO": "502-5.5.2 no\n502-SIZE 10\n502-PIPELINING\n"
+                             "502 5.5.2 no EHLO here"})
+    relay_one(s, "ehloext", "helo after a chatty refusal")
+    check("chatty EHLO refusal: delivered over HELO",
+          [t.rcpts for c, t in s.delivered()], [["a@dst.test"]])
+    check("chatty EHLO refusal: no SIZE=",
+          [t.params for c, t in s.txns()], [""])
+    check("chatty EHLO refusal: not pipelined",
+          [c.violation for c in s.conns], [False])
+
 
 GROUPS = {
     "resolver": g_resolver,
