@@ -1026,13 +1026,61 @@ def g_replies():
           [c.violation for c in s.conns], [False])
 
 
+def g_mxself():
+    s = Sink()
+    port = s.start()
+    d = fresh("mxself")
+    many = "".join("many.test. MX 20 x%d.many.test.\nx%d.many.test. A "
+                   "127.0.0.2\n" % (k, k) for k in range(12))
+    zone = zone_file(d, """
+self.test.      MX 10 relay.test.
+self.test.      MX 20 backup.self.test.
+backup.self.test. A 127.0.0.1
+peer.test.      MX 10 peer.peer.test.
+peer.test.      MX 10 relay.test.
+peer.peer.test. A 127.0.0.1
+sec.test.       MX 20 worse.sec.test.
+sec.test.       MX 10 RELAY.TEST.
+sec.test.       MX 5 best.sec.test.
+worse.sec.test. A 127.0.0.1
+best.sec.test.  A 127.0.0.1
+""" + many + """many.test. MX 10 top.many.test.
+top.many.test.  A 127.0.0.1
+snd.test.       MX 5 backup.self.test.
+""")
+    p, _ = message(d, "m1", "where to")
+    rc = ["a@self.test", "b@peer.test", "c@sec.test", "d@many.test"]
+    r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
+                       "start", "msg %s alice@snd.test %s" % (p, " ".join(rc)),
+                       "wait 20"])
+    s.stop()
+    if not r.ids:
+        check("queued", len(r.ids), 1)
+        return
+    q = r.ids[0]
+    check("statuses", [r.final(q, a) for a in rc],
+          [["bounced"], ["bounced"], ["sent"], ["sent"]])
+    check("nothing sent to a host less preferred than this relay",
+          sorted(a for c, t in s.delivered() if t.sender for a in t.rcpts),
+          ["c@sec.test", "d@many.test"])
+    for a in rc[:2]:
+        f = r.final_line(q, a)
+        truth(a + ": says it loops", f and "loops back" in f[5], f and f[5])
+    f = r.final_line(q, "c@sec.test")
+    check("the MX preferred to this relay", f and f[3],
+          "best.sec.test[127.0.0.1]:%d" % port)
+    f = r.final_line(q, "d@many.test")
+    check("the best MX of many", f and f[3],
+          "top.many.test[127.0.0.1]:%d" % port)
+
+
 GROUPS = {
     "resolver": g_resolver,
     "maildir": g_maildir, "relayhost": g_relayhost, "esmtp": g_esmtp,
     "retry": g_retry, "bounce": g_bounce, "expiry": g_expiry,
     "mixed": g_mixed, "reuse": g_reuse, "mx": g_mx, "tls": g_tls,
     "timeout": g_timeout, "load": g_load, "wire": g_wire,
-    "replies": g_replies,
+    "replies": g_replies, "mxself": g_mxself,
 }
 
 if __name__ == "__main__":
