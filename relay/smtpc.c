@@ -98,6 +98,7 @@ struct smtpc {
 	size_t rlen;
 
 	struct smtpc_reply last_err;	/* last failure while opening */
+	bool some_temp;			/* an address failed temporarily */
 	char tls_err[SMTPC_TEXT_MAX];	/* why TLS failed, "" if it did not */
 
 	/* The transaction. */
@@ -459,6 +460,8 @@ addr_failed(struct smtpc *c, const struct smtpc_reply *why)
 		sc_connect(c);
 		return;
 	}
+	if (why->cls != SMTPC_PERM)
+		c->some_temp = true;
 	c->cur++;
 	c->no_tls = false;
 	c->tls_err[0] = '\0';
@@ -625,9 +628,25 @@ static void
 sc_next_addr(struct smtpc *c)
 {
 	if (c->cur >= c->naddrs) {
+		struct smtpc_reply *r = &c->last_err;
+
+		if (r->cls == SMTPC_PERM && c->some_temp) {
+			/* A backup that refuses while the primary is down
+			 * is no reason to give up: only a refusal by every
+			 * address is final (as a 5xx greeting is). */
+			char t[SMTPC_TEXT_MAX];
+
+			snprintf(t, sizeof(t), "%s", r->text);
+			snprintf(r->text, sizeof(r->text), "%.*s (other "
+			    "addresses failed temporarily)",
+			    (int)sizeof(t) - 40, t);
+			r->cls = SMTPC_TEMP;
+			if (r->status[0] == '5')
+				r->status[0] = '4';
+		}
 		c->st = SC_DEAD;
 		c->usable = false;
-		c->h.open(c->arg, c, &c->last_err);	/* last: may free */
+		c->h.open(c->arg, c, r);	/* last: may free */
 		return;
 	}
 	sc_connect(c);

@@ -98,7 +98,8 @@ struct smtpc_msg {
  */
 struct smtpc_handler {
 	/* open - ready for transactions (err NULL), or no address worked
-	 * (err: the last failure); in that case free the session. */
+	 * (err: the last failure, permanent only when every address
+	 * refused permanently); in that case free the session. */
 	void (*open)(void *arg, struct smtpc *c, const struct smtpc_reply *err);
 	/*
 	 * sent - a transaction ended: m->res is filled for every recipient.

@@ -1073,6 +1073,32 @@ snd.test.       MX 5 backup.self.test.
     check("the best MX of many", f and f[3],
           "top.many.test[127.0.0.1]:%d" % port)
 
+    # A 5xx greeting from a backup MX while the primary is down: deferred,
+    # not bounced. Every MX greeting with 554: that is permanent.
+    s = Sink(greet="554 5.3.2 no service for you")
+    port = s.start()
+    d = fresh("greet554")
+    zone = zone_file(d, """
+down.test.      MX 10 primary.down.test.
+down.test.      MX 20 backup.down.test.
+primary.down.test. A 127.0.0.2
+backup.down.test. A 127.0.0.1
+grumpy.test.    MX 10 backup.down.test.
+""")
+    p, _ = message(d, "m1", "grumpy backup")
+    r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
+                       "start", "msg %s <> a@down.test b@grumpy.test" % p,
+                       "wait 5"])
+    s.stop()
+    if r.ids:
+        q = r.ids[0]
+        truth("554 greeting behind a dead primary: deferred",
+              [x[1] for x in r.defers if x[0] == q][:1] == ["a@down.test"])
+        check("554 greeting behind a dead primary: not final",
+              r.final(q, "a@down.test"), [])
+        check("554 greeting from every MX: bounced",
+              r.final(q, "b@grumpy.test"), ["bounced"])
+
 
 GROUPS = {
     "resolver": g_resolver,
