@@ -1108,13 +1108,78 @@ host_cmp(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* is_self - an MX host name that is this relay's own name. */
+static bool
+is_self(const struct deliver *d, const char *name)
+{
+	size_t n = strlen(d->hostname);
+
+	if (n > 0 && d->hostname[n - 1] == '.')
+		n--;
+	return strlen(name) == n && strncasecmp(name, d->hostname, n) == 0;
+}
+
+/*
+ * mx_hosts - the MX hosts of an answer into rs->h, best first, ties in
+ * random order (RFC 5321 5.1), at most MX_MAX of them. When this relay
+ * is one of them, it and every host not preferred to it are dropped
+ * (5.1: they would hand the mail back); none left is a permanent
+ * failure. False with rs->err set on failure; rs->nh == 0 when the
+ * answer held no MX record.
+ */
+static bool
+mx_hosts(struct dresolve *rs, const struct pdns_answer *ans)
+{
+	struct deliver *d = rs->d;
+	size_t i, n = 0, keep;
+	long self = -1;		/* preference of this relay, if listed */
+
+	if ((rs->h = calloc(ans->n ? ans->n : 1, sizeof(*rs->h))) == NULL) {
+		rs->failed = true;
+		smtpc_reply_set(&rs->err, SMTPC_TEMP, "4.3.0",
+		    "out of memory");
+		return false;
+	}
+	for (i = 0; i < ans->n; i++) {
+		struct rhost *h = &rs->h[n];
+
+		if (ans->rr[i].type != PDNS_MX || !ans->rr[i].name)
+			continue;
+		if (is_self(d, ans->rr[i].name)) {
+			if (self < 0 || ans->rr[i].pref < self)
+				self = ans->rr[i].pref;
+			continue;
+		}
+		if ((h->name = strdup(ans->rr[i].name)) == NULL)
+			continue;
+		h->pref = ans->rr[i].pref;
+		h->order = random();
+		n++;
+	}
+	qsort(rs->h, n, sizeof(*rs->h), host_cmp);
+	for (keep = 0; keep < n && keep < MX_MAX &&
+	    (self < 0 || rs->h[keep].pref < self); keep++)
+		;
+	for (i = keep; i < n; i++)
+		free(rs->h[i].name);
+	rs->nh = keep;
+	if (keep == 0 && self >= 0) {
+		rs->failed = true;
+		smtpc_reply_set(&rs->err, SMTPC_PERM, "5.4.6", "mail for %s "
+		    "loops back to this relay (it is the best MX left)",
+		    rs->dest->name);
+		return false;
+	}
+	return true;
+}
+
 static void
 mx_cb(void *arg, enum pdns_rc rc, struct pdns_answer *ans)
 {
 	struct rlookup *lk = arg;
 	struct dresolve *rs = lk->rs;
 	struct deliver *d = rs->d;
-	size_t i, n;
+	size_t i;
 
 	free(lk);
 	rs->pending--;
@@ -1140,37 +1205,18 @@ mx_cb(void *arg, enum pdns_rc rc, struct pdns_answer *ans)
 		}
 		if (rs->failed)
 			break;
-		n = ans->n < MX_MAX ? ans->n : MX_MAX;
-		if ((rs->h = calloc(n ? n : 1, sizeof(*rs->h))) == NULL) {
-			rs->failed = true;
-			smtpc_reply_set(&rs->err, SMTPC_TEMP, "4.3.0",
-			    "out of memory");
+		if (!mx_hosts(rs, ans))
+			break;
+		if (rs->nh > 0) {
+			issue_hosts(rs);
 			break;
 		}
-		for (i = 0; i < ans->n && rs->nh < n; i++) {
-			struct rhost *h = &rs->h[rs->nh];
-
-			if (ans->rr[i].type != PDNS_MX || !ans->rr[i].name)
-				continue;
-			if (strcasecmp(ans->rr[i].name, d->hostname) == 0)
-				continue;	/* ourselves: a loop */
-			if ((h->name = strdup(ans->rr[i].name)) == NULL)
-				continue;
-			h->pref = ans->rr[i].pref;
-			h->order = random();	/* RFC 5321 5.1: shuffle ties */
-			rs->nh++;
-		}
-		if (rs->nh == 0) {
-			rs->failed = true;
-			smtpc_reply_set(&rs->err, SMTPC_PERM, "5.4.6", "mail "
-			    "for %s loops back to this relay", rs->dest->name);
-			break;
-		}
-		qsort(rs->h, rs->nh, sizeof(*rs->h), host_cmp);
-		issue_hosts(rs);
-		break;
+		/* No MX record in the answer at all: as NODATA. */
+		/* FALLTHROUGH */
 	case PDNS_NODATA:
 		/* No MX: the domain itself is the host (RFC 5321 5.1). */
+		free(rs->h);
+		rs->h = NULL;
 		if ((rs->h = calloc(1, sizeof(*rs->h))) == NULL ||
 		    (rs->h[0].name = strdup(rs->dest->name)) == NULL) {
 			rs->failed = true;

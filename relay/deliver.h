@@ -42,7 +42,9 @@ struct deliver_config {
 	size_t nretry;
 	unsigned lifetime;		/* seconds */
 	unsigned connect_timeout;	/* seconds; 0: 30 */
-	unsigned command_timeout;	/* seconds; 0: 300 (RFC 5321 §4.5.3.2) */
+	unsigned command_timeout;	/* seconds; 0: 300 (RFC 5321 §4.5.3.2),
+					 * twice that for the reply to the
+					 * end of data */
 	unsigned max_connections;	/* at once; 0: 20 */
 	/* The relay's own DKIM signer for bounces; NULL: unsigned bounces. */
 	bool (*sign_bounce)(void *arg, const char *msg, size_t len,

@@ -98,6 +98,7 @@ struct smtpc {
 	size_t rlen;
 
 	struct smtpc_reply last_err;	/* last failure while opening */
+	bool some_temp;			/* an address failed temporarily */
 	char tls_err[SMTPC_TEXT_MAX];	/* why TLS failed, "" if it did not */
 
 	/* The transaction. */
@@ -296,8 +297,8 @@ read_reply(struct smtpc *c)
 		if (n > 4) {
 			add_text(c, " ", 1);
 			add_text(c, line + 4, n - 4);
-			if (c->rlines > 0 && (c->st == SC_EHLO ||
-			    c->st == SC_EHLO_TLS))
+			if (c->rlines > 0 && c->rcode == 250 &&
+			    (c->st == SC_EHLO || c->st == SC_EHLO_TLS))
 				ext_line(c, line + 4, n - 4);
 		}
 		if (++c->rlines > REPLY_LINES_CAP)
@@ -398,6 +399,19 @@ set_peer(struct smtpc *c)
 	    (unsigned)c->port);
 }
 
+/* reply_timeout - how long the reply now awaited may take: the one to
+ * the end of data twice the others (RFC 5321 4.5.3.2.6 gives it 10
+ * minutes against 5, as the server may be delivering meanwhile and a
+ * client that gives up too early makes duplicates). */
+static unsigned
+reply_timeout(const struct smtpc *c)
+{
+	if (c->st == SC_TXN && c->whead < c->wtail &&
+	    c->wait[c->whead].what == X_BODY)
+		return c->command_timeout * 2;
+	return c->command_timeout;
+}
+
 static const char *
 waiting_for(const struct smtpc *c)
 {
@@ -446,6 +460,8 @@ addr_failed(struct smtpc *c, const struct smtpc_reply *why)
 		sc_connect(c);
 		return;
 	}
+	if (why->cls != SMTPC_PERM)
+		c->some_temp = true;
 	c->cur++;
 	c->no_tls = false;
 	c->tls_err[0] = '\0';
@@ -535,6 +551,8 @@ open_reply(struct smtpc *c)
 		return;
 	case SC_EHLO:
 		if (c->rcode != 250) {
+			/* The refusal's lines are no extensions. */
+			ext_reset(c);
 			sc_printf(c, "HELO %s\r\n", c->helo);
 			c->st = SC_HELO;
 			sc_arm(c, c->command_timeout);
@@ -610,9 +628,25 @@ static void
 sc_next_addr(struct smtpc *c)
 {
 	if (c->cur >= c->naddrs) {
+		struct smtpc_reply *r = &c->last_err;
+
+		if (r->cls == SMTPC_PERM && c->some_temp) {
+			/* A backup that refuses while the primary is down
+			 * is no reason to give up: only a refusal by every
+			 * address is final (as a 5xx greeting is). */
+			char t[SMTPC_TEXT_MAX];
+
+			snprintf(t, sizeof(t), "%s", r->text);
+			snprintf(r->text, sizeof(r->text), "%.*s (other "
+			    "addresses failed temporarily)",
+			    (int)sizeof(t) - 40, t);
+			r->cls = SMTPC_TEMP;
+			if (r->status[0] == '5')
+				r->status[0] = '4';
+		}
 		c->st = SC_DEAD;
 		c->usable = false;
-		c->h.open(c->arg, c, &c->last_err);	/* last: may free */
+		c->h.open(c->arg, c, r);	/* last: may free */
 		return;
 	}
 	sc_connect(c);
@@ -639,33 +673,46 @@ addr_ok(const char *a)
 	return true;
 }
 
-/* put_body - the message, dot-stuffed, then the final ".". The bytes
- * are referenced, not copied: the owner keeps them until sent. */
+/*
+ * put_body - the message, dot-stuffed, then the final ".". The bytes
+ * are referenced, not copied: the owner keeps them until sent. A CR or
+ * LF alone goes out as CRLF (RFC 5321 2.3.8: never a bare one on the
+ * wire, where receivers disagree about what it means), and every line
+ * that starts with "." after that gets one more; a last line without its
+ * CRLF gets one.
+ */
 static void
 put_body(struct smtpc *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	const char *p = c->m->data;
-	size_t n = c->m->len, start = 0, i = 0;
+	size_t n = c->m->len, start = 0, i;
+	bool bol = true;		/* at the start of a line */
 
-	if (n > 0 && p[0] == '.')
-		evbuffer_add(out, ".", 1);
-	for (;;) {
-		const char *nl = i < n ? memchr(p + i, '\n', n - i) : NULL;
-
-		if (nl == NULL)
-			break;
-		i = (size_t)(nl - p) + 1;
-		if (i < n && p[i] == '.') {
-			evbuffer_add_reference(out, p + start, i - start, NULL,
-			    NULL);
+	for (i = 0; i < n; i++) {
+		if (bol && p[i] == '.') {
+			if (i > start)
+				evbuffer_add_reference(out, p + start,
+				    i - start, NULL, NULL);
 			evbuffer_add(out, ".", 1);
 			start = i;
+		}
+		bol = false;
+		if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n') {
+			i++;
+			bol = true;
+		} else if (p[i] == '\r' || p[i] == '\n') {
+			if (i > start)
+				evbuffer_add_reference(out, p + start,
+				    i - start, NULL, NULL);
+			evbuffer_add(out, "\r\n", 2);
+			start = i + 1;
+			bol = true;
 		}
 	}
 	if (start < n)
 		evbuffer_add_reference(out, p + start, n - start, NULL, NULL);
-	if (n > 0 && (n < 2 || p[n - 2] != '\r' || p[n - 1] != '\n'))
+	if (!bol)
 		evbuffer_add(out, "\r\n", 2);
 	evbuffer_add(out, ".\r\n", 3);
 }
@@ -831,7 +878,7 @@ txn_reply(struct smtpc *c)
 		txn_done(c);
 		return;
 	}
-	sc_arm(c, c->command_timeout);
+	sc_arm(c, reply_timeout(c));
 }
 
 bool
@@ -1050,14 +1097,14 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->st == SC_TXN && c->bev &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
 		/* Still sending: the write timeout watches progress. */
-		sc_arm(c, c->command_timeout);
+		sc_arm(c, reply_timeout(c));
 	} else if (c->st == SC_CONNECT) {
 		smtpc_reply_set(&r, SMTPC_TEMP, "4.4.1", "connect to %s: "
 		    "timed out after %us", c->peer, c->connect_timeout);
 		broken(c, &r);
 	} else {
 		smtpc_reply_set(&r, SMTPC_TEMP, "4.4.2", "timeout after %us "
-		    "waiting for %s from %s", c->command_timeout,
+		    "waiting for %s from %s", reply_timeout(c),
 		    waiting_for(c), c->peer);
 		broken(c, &r);
 	}

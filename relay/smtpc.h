@@ -70,7 +70,10 @@ struct smtpc_addr {
 struct smtpc_config {
 	const char *helo;		/* our name for EHLO/HELO; copied */
 	unsigned connect_timeout;	/* seconds; 0: 30 */
-	unsigned command_timeout;	/* seconds per reply; 0: 300 */
+	unsigned command_timeout;	/* seconds per reply; 0: 300. The
+					 * reply to the end of data gets
+					 * twice as long (RFC 5321
+					 * 4.5.3.2.6: 10 minutes) */
 	SSL_CTX *tls;			/* STARTTLS when offered; NULL:
 					 * never. Borrowed: must outlive
 					 * every session. */
@@ -81,8 +84,9 @@ struct smtpc_msg {
 	const char *sender;		/* "" for the null reverse-path */
 	const char *const *rcpt;
 	size_t nrcpt;
-	const char *data;		/* the message, CRLF lines, not yet
-					 * dot-stuffed */
+	const char *data;		/* the message, CRLF lines (a lone
+					 * CR or LF is sent as CRLF), not
+					 * yet dot-stuffed */
 	size_t len;
 	struct smtpc_reply *res;	/* nrcpt entries, filled in */
 };
@@ -94,7 +98,8 @@ struct smtpc_msg {
  */
 struct smtpc_handler {
 	/* open - ready for transactions (err NULL), or no address worked
-	 * (err: the last failure); in that case free the session. */
+	 * (err: the last failure, permanent only when every address
+	 * refused permanently); in that case free the session. */
 	void (*open)(void *arg, struct smtpc *c, const struct smtpc_reply *err);
 	/*
 	 * sent - a transaction ended: m->res is filled for every recipient.

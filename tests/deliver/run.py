@@ -120,6 +120,27 @@ def free_port():
     return p
 
 
+def relay_one(s, name, subject, plan=()):
+    """one message from alice to a@dst.test through sink s, started here
+    and stopped after: the Run and the message's bytes"""
+    port = s.start()
+    d = fresh(name)
+    p, data = message(d, "m1", subject)
+    r = Run(d, BASE + list(plan) + ["target smtp:[127.0.0.1]:%d" % port,
+                                    "start", "msg %s alice@snd.test "
+                                    "a@dst.test" % p, "wait 20"])
+    s.stop()
+    return r, data
+
+
+def zone_file(d, text):
+    """a zone file in d holding text: its path"""
+    z = os.path.join(d, "zone")
+    with open(z, "w") as f:
+        f.write(text)
+    return z
+
+
 def check_dsn(label, data, sender, rcpts, subject):
     """data must be an RFC 3464 report to sender about rcpts:
     {addr: (status_regex, diag_substring or None, expired)}."""
@@ -743,7 +764,8 @@ def g_timeout():
     port = s.start()
     d = fresh("timeout")
     p, _ = message(d, "m1", "slow")
-    r = Run(d, BASE + ["lifetime 2", "command_timeout 1",
+    # lifetime: the end of data has 2 s (twice command_timeout)
+    r = Run(d, BASE + ["lifetime 4", "command_timeout 1",
                        "route quiet.test smtp:[127.0.0.1]:%d" % qport,
                        "route hang.test smtp:[127.0.0.1]:%d" % hport,
                        "route snd.test smtp:[127.0.0.1]:%d" % port, "start",
@@ -867,12 +889,224 @@ remote-control:
     check("bounce via MX too", len(bounce_txns(s, "alice@example.org")), 1)
 
 
+def bare_ends(raw):
+    """positions of a CR without LF or an LF without CR in raw"""
+    return [i for i, c in enumerate(raw)
+            if (c == 0x0d and raw[i + 1:i + 2] != b"\n") or
+            (c == 0x0a and (i == 0 or raw[i - 1] != 0x0d))]
+
+
+def g_wire():
+    # What goes on the wire for queued bytes of any shape: every line
+    # that starts with "." is stuffed (the very first one too), a lone
+    # CR or LF becomes CRLF (RFC 5321 2.3.8), the end gets its CRLF.
+    s = Sink()
+    port = s.start()
+    d = fresh("wire")
+    shapes = [
+        ("dotfirst", b".first line is a dot\r\n\r\nbody\r\n",
+         b".first line is a dot\r\n\r\nbody\r\n"),
+        ("onlydot", b"Subject: x\r\n\r\n.\r\n", b"Subject: x\r\n\r\n.\r\n"),
+        ("barelf", b"Subject: lf\r\n\r\nline1\nline2\r\n.\nend\n",
+         b"Subject: lf\r\n\r\nline1\r\nline2\r\n.\r\nend\r\n"),
+        ("barecr", b"Subject: cr\r\n\r\nline3\rline4\r.after cr\r",
+         b"Subject: cr\r\n\r\nline3\r\nline4\r\n.after cr\r\n"),
+        ("nocrlf", b"Subject: n\r\n\r\n.tail", b"Subject: n\r\n\r\n.tail\r\n"),
+    ]
+    lines = []
+    for k, (name, data, _want) in enumerate(shapes):
+        p = os.path.join(d, name + ".eml")
+        with open(p, "wb") as f:
+            f.write(data)
+        lines.append("msg %s alice@snd.test %s@dst.test" % (p, name))
+    r = Run(d, BASE + ["target smtp:[127.0.0.1]:%d" % port, "start"] +
+            lines + ["wait 20"])
+    s.stop()
+    got = {t.rcpts[0].split("@")[0]: t for c, t in s.delivered()}
+    for name, data, want in shapes:
+        t = got.get(name)
+        truth(name + ": delivered", t is not None, repr(sorted(got)))
+        if t is None:
+            continue
+        check(name + ": no lone CR or LF on the wire", bare_ends(t.raw), [])
+        check(name + ": body after un-stuffing", t.body, want)
+        starts = [l for l in t.raw.split(b"\r\n") if l.startswith(b".")]
+        check(name + ": every dot line stuffed",
+              [l for l in starts if not l.startswith(b"..")], [])
+    check("nothing left", r.remaining, 0)
+
+    # An end of data answered after longer than one command timeout
+    # (RFC 5321 4.5.3.2.6 gives it twice as long): one delivery, no
+    # deferral, so no duplicate.
+    s = Sink(slow_dot=1.5)
+    r, _ = relay_one(s, "slowdot", "slow to accept", ["command_timeout 1"])
+    check("slow end of data: delivered once", len(s.delivered()), 1)
+    check("slow end of data: no deferral", [x[4] for x in r.defers], [])
+    if r.ids:
+        check("slow end of data: sent", r.final(r.ids[0], "a@dst.test"),
+              ["sent"])
+
+
+STEPS = ["GREET", "EHLO", "MAIL", "RCPT", "DATA", "DOT"]
+
+
+def g_replies():
+    # Replies in many pieces, multiline at every step, over 512 octets:
+    # all fine, first time.
+    long_text = "x" * 1000
+    s = Sink(split=True, script={
+        "GREET": "220-sink.test first\n220-second line\n220 third",
+        "MAIL": "250-2.1.0 sender\n250 2.1.0 ok " + long_text,
+        "RCPT": "250-2.1.5 one\n250-2.1.5 two\n250 2.1.5 ok",
+        "DATA": "354-go\n354 ahead"})
+    r, data = relay_one(s, "split", "in pieces")
+    check("split: delivered once", [t.rcpts for c, t in s.delivered()],
+          [["a@dst.test"]])
+    check("split: no deferral", [x[4] for x in r.defers], [])
+    check("split: body intact", [t.body for c, t in s.delivered()], [data])
+    truth("split: still pipelined", s.delivered() and
+          s.delivered()[0][1].pipelined)
+
+    # Trouble at each step on the first connection: every recipient is
+    # deferred (never bounced, never taken as sent) and delivered once by
+    # the retry.
+    troubles = [
+        ("421", "421 4.3.2 closing down"),
+        ("drop", "drop"),
+        ("garbage", "raw:this is not smtp\r\n"),
+        ("toolong", "raw:250 " + "y" * 3000 + "\r\n"),
+        ("badcode", "raw:600 what is this\r\n"),
+        ("codechange", "250-2.0.0 one\n451 4.0.0 two"),
+    ]
+    for kind, text in troubles:
+        sinks, lines = [], []
+        for step in STEPS:
+            if step == "GREET" and kind == "codechange":
+                text_ = "220-one\n250 two"
+            elif step == "DATA" and kind == "codechange":
+                text_ = "354-one\n250 two"
+            else:
+                text_ = text
+            sk = Sink(script={step: text_}, script_conns={1})
+            sinks.append(sk)
+            lines.append("route %s.test smtp:[127.0.0.1]:%d" %
+                         (step.lower(), sk.start()))
+        d = fresh(kind)
+        p, data = message(d, "m1", "trouble " + kind)
+        rc = ["a@%s.test" % st.lower() for st in STEPS]
+        r = Run(d, BASE + ["retry 1"] + lines + ["start",
+                "msg %s alice@snd.test %s" % (p, " ".join(rc)), "wait 20"])
+        for sk in sinks:
+            sk.stop()
+        if not r.ids:
+            check(kind + ": queued", len(r.ids), 1)
+            continue
+        q = r.ids[0]
+        for step, sk, a in zip(STEPS, sinks, rc):
+            label = "%s at %s" % (kind, step)
+            check(label + ": one deferral", len([x for x in r.defers
+                                                  if x[1] == a]), 1)
+            check(label + ": then sent", r.final(q, a), ["sent"])
+            check(label + ": delivered once",
+                  [t.rcpts for c, t in sk.delivered()], [[a]])
+        check(kind + ": no bounce", r.bounces, [])
+        check(kind + ": nothing left", r.remaining, 0)
+
+    # A refused EHLO whose text looks like extensions: HELO, and none of
+    # them believed.
+    s = Sink(pipelining=False,
+             script={"EHLO": "502-5.5.2 no\n502-SIZE 10\n502-PIPELINING\n"
+                             "502 5.5.2 no EHLO here"})
+    relay_one(s, "ehloext", "helo after a chatty refusal")
+    check("chatty EHLO refusal: delivered over HELO",
+          [t.rcpts for c, t in s.delivered()], [["a@dst.test"]])
+    check("chatty EHLO refusal: no SIZE=",
+          [t.params for c, t in s.txns()], [""])
+    check("chatty EHLO refusal: not pipelined",
+          [c.violation for c in s.conns], [False])
+
+
+def g_mxself():
+    s = Sink()
+    port = s.start()
+    d = fresh("mxself")
+    many = "".join("many.test. MX 20 x%d.many.test.\nx%d.many.test. A "
+                   "127.0.0.2\n" % (k, k) for k in range(12))
+    zone = zone_file(d, """
+self.test.      MX 10 relay.test.
+self.test.      MX 20 backup.self.test.
+backup.self.test. A 127.0.0.1
+peer.test.      MX 10 peer.peer.test.
+peer.test.      MX 10 relay.test.
+peer.peer.test. A 127.0.0.1
+sec.test.       MX 20 worse.sec.test.
+sec.test.       MX 10 RELAY.TEST.
+sec.test.       MX 5 best.sec.test.
+worse.sec.test. A 127.0.0.1
+best.sec.test.  A 127.0.0.1
+""" + many + """many.test. MX 10 top.many.test.
+top.many.test.  A 127.0.0.1
+snd.test.       MX 5 backup.self.test.
+""")
+    p, _ = message(d, "m1", "where to")
+    rc = ["a@self.test", "b@peer.test", "c@sec.test", "d@many.test"]
+    r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
+                       "start", "msg %s alice@snd.test %s" % (p, " ".join(rc)),
+                       "wait 20"])
+    s.stop()
+    if not r.ids:
+        check("queued", len(r.ids), 1)
+        return
+    q = r.ids[0]
+    check("statuses", [r.final(q, a) for a in rc],
+          [["bounced"], ["bounced"], ["sent"], ["sent"]])
+    check("nothing sent to a host less preferred than this relay",
+          sorted(a for c, t in s.delivered() if t.sender for a in t.rcpts),
+          ["c@sec.test", "d@many.test"])
+    for a in rc[:2]:
+        f = r.final_line(q, a)
+        truth(a + ": says it loops", f and "loops back" in f[5], f and f[5])
+    f = r.final_line(q, "c@sec.test")
+    check("the MX preferred to this relay", f and f[3],
+          "best.sec.test[127.0.0.1]:%d" % port)
+    f = r.final_line(q, "d@many.test")
+    check("the best MX of many", f and f[3],
+          "top.many.test[127.0.0.1]:%d" % port)
+
+    # A 5xx greeting from a backup MX while the primary is down: deferred,
+    # not bounced. Every MX greeting with 554: that is permanent.
+    s = Sink(greet="554 5.3.2 no service for you")
+    port = s.start()
+    d = fresh("greet554")
+    zone = zone_file(d, """
+down.test.      MX 10 primary.down.test.
+down.test.      MX 20 backup.down.test.
+primary.down.test. A 127.0.0.2
+backup.down.test. A 127.0.0.1
+grumpy.test.    MX 10 backup.down.test.
+""")
+    p, _ = message(d, "m1", "grumpy backup")
+    r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
+                       "start", "msg %s <> a@down.test b@grumpy.test" % p,
+                       "wait 5"])
+    s.stop()
+    if r.ids:
+        q = r.ids[0]
+        truth("554 greeting behind a dead primary: deferred",
+              [x[1] for x in r.defers if x[0] == q][:1] == ["a@down.test"])
+        check("554 greeting behind a dead primary: not final",
+              r.final(q, "a@down.test"), [])
+        check("554 greeting from every MX: bounced",
+              r.final(q, "b@grumpy.test"), ["bounced"])
+
+
 GROUPS = {
     "resolver": g_resolver,
     "maildir": g_maildir, "relayhost": g_relayhost, "esmtp": g_esmtp,
     "retry": g_retry, "bounce": g_bounce, "expiry": g_expiry,
     "mixed": g_mixed, "reuse": g_reuse, "mx": g_mx, "tls": g_tls,
-    "timeout": g_timeout, "load": g_load,
+    "timeout": g_timeout, "load": g_load, "wire": g_wire,
+    "replies": g_replies, "mxself": g_mxself,
 }
 
 if __name__ == "__main__":

@@ -15,6 +15,14 @@ answers is chosen by each recipient's local part:
     dperm...    250 at RCPT, 554 5.6.0 after the data
     anything else: 250
 and by the sender's: mailperm... gets 553 5.7.1 at MAIL.
+
+A script overrides any of that per step: {"GREET"|"EHLO"|"MAIL"|"RCPT"|
+"DATA"|"DOT": text}, where text is the reply (lines joined by "\n", each
+sent with CRLF; a 421 hangs up after it), "drop" (hang up without a word)
+or "raw:" and bytes sent as they are; script_conns limits it to those connection numbers (the first
+is 1). split sends every reply in small pieces, some time apart (replies
+spread over several TCP reads); slow_dot waits that long before answering
+the end of data.
 """
 import asyncio
 import re
@@ -60,11 +68,16 @@ class Session(asyncio.Protocol):
         self.upgrading = False
         self.tls_phase = False  # bytes now come through TLS
         self.closed = False
+        self.split_at = 0.0
+        self.override = None    # the script's answer to this command
+        self.muted = False      # ... and it has been sent
 
     # -- plumbing
     def connection_made(self, transport):
         self.t = transport
         self.conn = self.sink._new_conn()
+        if self.scripted(self.script_for("GREET")):
+            return
         if not self.sink.silent:
             self.reply(self.sink.greet)
 
@@ -72,8 +85,59 @@ class Session(asyncio.Protocol):
         self.closed = True
 
     def reply(self, text):
+        if self.muted:
+            return              # the script answered this command
+        if self.override is not None:
+            text, self.override = self.override, None
+            self.muted = True
+            self.scripted(text)
+            return
+        self.write(text.encode() + b"\r\n")
+
+    def write(self, data):
+        if self.closed:
+            return
+        if not self.sink.split:
+            self.t.write(data)
+            return
+        # Four pieces (at least 7 bytes each), 20 ms apart, in order after
+        # what is queued.
+        loop = asyncio.get_running_loop()
+        step = max(7, -(-len(data) // 4))
+        for k in range(0, len(data), step):
+            self.split_at = max(self.split_at, loop.time()) + 0.02
+            loop.call_at(self.split_at, self.piece, data[k:k + step])
+
+    def piece(self, data):
         if not self.closed:
-            self.t.write(text.encode() + b"\r\n")
+            self.t.write(data)
+
+    def script_for(self, step):
+        """the script's answer to step on this connection, or None"""
+        sk = self.sink
+        if sk.script_conns is not None and \
+                self.conn.id not in sk.script_conns:
+            return None
+        return sk.script.get(step)
+
+    def scripted(self, text):
+        """send the script's answer text; False when there is none"""
+        if text is None:
+            return False
+        if text == "drop":
+            self.t.close()
+            self.closed = True
+        elif text.startswith("421"):
+            # Closing, as a server that says 421 does.
+            self.write(text.encode("latin-1") + b"\r\n")
+            self.t.close()
+            self.closed = True
+        elif text.startswith("raw:"):
+            self.write(text[4:].encode("latin-1"))
+        else:
+            for line in text.split("\n"):
+                self.write(line.encode("latin-1") + b"\r\n")
+        return True
 
     def data_received(self, data):
         if self.upgrading and not self.tls_phase:
@@ -110,6 +174,10 @@ class Session(asyncio.Protocol):
         self.conn.commands.append(line)
         verb = line.split(" ", 1)[0].upper()
         arg = line[len(verb):].strip()
+        self.muted = False
+        self.override = None
+        if verb in ("EHLO", "MAIL", "RCPT", "DATA"):
+            self.override = self.script_for(verb)
         if verb == "EHLO":
             if not sk.ehlo:
                 self.reply("502 5.5.2 EHLO not here, try HELO")
@@ -147,6 +215,10 @@ class Session(asyncio.Protocol):
             asyncio.ensure_future(self.start_tls())
         elif verb == "MAIL":
             m = re.match(r"(?i)FROM:<([^>]*)>(.*)$", arg)
+            if self.override is not None and \
+                    not self.override.startswith("2"):
+                self.reply("")
+                return
             if self.txn is not None or not m:
                 self.reply("503 5.5.1 bad sequence")
                 return
@@ -168,6 +240,10 @@ class Session(asyncio.Protocol):
             self.txn.chunks.append(self.chunk)
             addr = m.group(1)
             code, text = sk.rcpt_reply(addr)
+            if self.override is not None and \
+                    not self.override.startswith("2"):
+                code = int(self.override[:3]) if \
+                    self.override[:3].isdigit() else 0
             if code == 250:
                 self.txn.rcpts.append(addr)
             else:
@@ -180,7 +256,8 @@ class Session(asyncio.Protocol):
                 self.reply("554 5.5.1 no valid recipients")
                 return
             self.txn.chunks.append(self.chunk)
-            self.state = "data"
+            if self.override is None or self.override.startswith("354"):
+                self.state = "data"
             self.reply("354 go ahead")
         elif verb == "RSET":
             self.txn = None
@@ -197,6 +274,7 @@ class Session(asyncio.Protocol):
 
     def end_data(self, raw):
         sk = self.sink
+        self.muted = False      # DATA's answer was another command's
         txn = self.txn
         self.txn = None
         lines = raw.split(b"\r\n")
@@ -207,6 +285,16 @@ class Session(asyncio.Protocol):
             self.conn.txns.append(txn)
         if sk.hang_data:
             return
+        if self.scripted(self.script_for("DOT")):
+            return
+        if sk.slow_dot:
+            asyncio.get_running_loop().call_later(sk.slow_dot,
+                                                  self.final, txn)
+            return
+        self.final(txn)
+
+    def final(self, txn):
+        sk = self.sink
         locals_ = [a.split("@")[0].lower() for a in txn.rcpts]
         if any(l.startswith("dtmp") for l in locals_):
             code, text = 451, "4.3.0 try that again later"
@@ -245,7 +333,8 @@ class Sink:
     def __init__(self, pipelining=True, starttls=None, size=0, ehlo=True,
                  greet="220 sink.test ESMTP test sink", silent=False,
                  hang_data=False, tls_broken=False, drop_idle=0,
-                 host="127.0.0.1"):
+                 host="127.0.0.1", script=None, script_conns=None,
+                 split=False, slow_dot=0):
         self.pipelining = pipelining
         self.starttls = starttls        # (certfile, keyfile) or None
         self.size = size
@@ -256,6 +345,10 @@ class Sink:
         self.tls_broken = tls_broken    # STARTTLS then garbage
         self.drop_idle = drop_idle      # close N s after each message
         self.host = host
+        self.script = script or {}
+        self.script_conns = script_conns
+        self.split = split
+        self.slow_dot = slow_dot
         self.lock = threading.Lock()
         self.conns = []
         self.tries = {}
