@@ -101,6 +101,8 @@ stamp(int64_t t, char *buf, size_t len)
 	return buf;
 }
 
+/* text_message - one message for people: a line for the message, one
+ * per recipient, and its last reply under it. */
 static void
 text_message(struct listing *L, const struct q_listing *e)
 {
@@ -136,6 +138,7 @@ text_message(struct listing *L, const struct q_listing *e)
 	}
 }
 
+/* json_message - one message as an element of the "messages" array. */
 static void
 json_message(struct listing *L, const struct q_listing *e)
 {
@@ -225,6 +228,7 @@ on_entry(void *arg, const struct q_listing *e)
 		L->pending += e->env->rcpt[i].state == Q_PENDING;
 }
 
+/* plural - the word for n of a thing. */
 static const char *
 plural(size_t n, const char *one, const char *many)
 {
@@ -315,6 +319,7 @@ flush(pid_t pid, const char *pidfile)
 	return EXIT_DONE;
 }
 
+/* queue_usage - the --help text. */
 static void
 queue_usage(FILE *fp)
 {
@@ -331,6 +336,8 @@ queue_usage(FILE *fp)
 	    "pid_file (default SPOOL/arcrelay.pid).\n");
 }
 
+/* cmd_queue - `arcrelay queue`: the options checked, then a listing or
+ * a flush. */
 int
 cmd_queue(int argc, char **argv)
 {

@@ -2156,7 +2156,8 @@ deliver_queued(const struct deliver *d)
  * deliver_flush - oldest first, so that the line for the attempt slots
  * keeps the order of arrival. Only the loop thread touches a waiting or
  * due message's envelope, so it may be changed here; a message with a
- * disk task or an attempt in flight is only marked.
+ * disk task or an attempt in flight is only marked (and counted, even if
+ * that attempt turns out to finish it).
  */
 size_t
 deliver_flush(struct deliver *d)
@@ -2182,10 +2183,10 @@ deliver_flush(struct deliver *d)
 		case M_READ:
 		case M_SEND:
 		case M_SAVE:
-			if (!all_final(&m->env)) {
-				m->flush = true;
-				n++;
-			}
+			/* Not even read: a disk worker may be writing the
+			 * envelope. save_done applies the mark. */
+			m->flush = true;
+			n++;
 			break;
 		}
 	}

@@ -1569,49 +1569,59 @@ enum entry_rc {
 /*
  * entry_load - read and check the envelope of a listed id: *envp gets it
  * (the caller's) and *msgst the fstatat of its message when ENTRY_OK.
- * Reads only. An envelope that cannot be read, or whose message is
- * missing, is corrupt only while the envelope is still there: a removal
- * takes the envelope first.
+ * Reads only. A verdict of corrupt holds only while the name still
+ * points at the file read: beside a live queue the envelope may have
+ * been removed (a removal takes it first, and its file may become a spare
+ * that a later commit overwrites while it is read) or replaced by an
+ * update, in which case the name is gone (ENTRY_GONE) or read again.
  */
 static enum entry_rc
 entry_load(int qfd, const char *id, struct q_envelope **envp,
     struct stat *msgst, char *why, size_t whylen)
 {
-	char name[NAME_LEN];
-	struct q_envelope *env;
-	struct stat st;
+	char name[NAME_LEN], mname[NAME_LEN];
+	struct q_envelope *env = NULL;
+	struct stat st, now;
 	size_t len;
 	char *text;
+	bool have_text;
 
 	*envp = NULL;
 	snprintf(name, sizeof(name), "%s.env", id);
-	text = read_at(qfd, name, ENV_MAX_FILE, &len, NULL, why, whylen);
-	if (text == NULL)
-		return fstatat(qfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ?
-		    ENTRY_BAD : ENTRY_GONE;
-	env = env_parse(text, len, why, whylen);
-	free(text);
-	if (env == NULL)
-		return ENTRY_BAD;
-	if (strcmp(env->id, id) != 0) {
-		q_envelope_free(env);
-		qwhy(why, whylen, "id record does not match the file name");
-		return ENTRY_BAD;
-	}
-	/* The message is looked up now, not taken from the listing: a
-	 * commit during the listing may show its envelope only. */
-	snprintf(name, sizeof(name), "%s.msg", id);
-	if (fstatat(qfd, name, msgst, AT_SYMLINK_NOFOLLOW) != 0 ||
-	    !S_ISREG(msgst->st_mode)) {
-		q_envelope_free(env);
-		snprintf(name, sizeof(name), "%s.env", id);
-		if (fstatat(qfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+	snprintf(mname, sizeof(mname), "%s.msg", id);
+	for (int tries = 0; tries < 3; tries++) {
+		memset(&st, 0, sizeof(st));
+		text = read_at(qfd, name, ENV_MAX_FILE, &len, &st, why, whylen);
+		have_text = text != NULL;
+		if (have_text) {
+			env = env_parse(text, len, why, whylen);
+			free(text);
+		}
+		if (env != NULL && strcmp(env->id, id) != 0) {
+			q_envelope_free(env);
+			env = NULL;
+			qwhy(why, whylen, "id record does not match the file "
+			    "name");
+		}
+		/* The message is looked up now, not taken from the listing:
+		 * a commit during the listing may show its envelope only. */
+		if (env != NULL && (fstatat(qfd, mname, msgst,
+		    AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(msgst->st_mode))) {
+			q_envelope_free(env);
+			env = NULL;
+			qwhy(why, whylen, "message file missing");
+		}
+		if (env != NULL) {
+			*envp = env;
+			return ENTRY_OK;
+		}
+		if (fstatat(qfd, name, &now, AT_SYMLINK_NOFOLLOW) != 0)
 			return ENTRY_GONE;
-		qwhy(why, whylen, "message file missing");
-		return ENTRY_BAD;
+		if (!have_text || (now.st_ino == st.st_ino &&
+		    now.st_dev == st.st_dev))
+			return ENTRY_BAD;
 	}
-	*envp = env;
-	return ENTRY_OK;
+	return ENTRY_BAD;
 }
 
 /*

@@ -504,6 +504,10 @@ def queue_stage(work, arcrelay, sink, ub):
                     rc == 2 and out == "" and "stale pid file" in err and what in err and
                     err.count("\n") == 1, "exit %d\n%s%s" % (rc, out, err))
         os.unlink(pidfile)
+        odd = [ln for ln in dm.log_text().splitlines()
+               if re.search(r"(?i)assert|sanitizer|segfault|double free|corrupt", ln)]
+        T.check("queue: the second daemon's log shows no crash or corruption", not odd,
+                "\n".join(odd[:10]))
     finally:
         dm.kill()
 
