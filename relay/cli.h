@@ -102,6 +102,7 @@ int cmd_keygen(int argc, char **argv);
 int cmd_seal(int argc, char **argv);
 int cmd_testkey(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_queue(int argc, char **argv);
 int cmd_diagnose(int argc, char **argv);
 int cmd_survive(int argc, char **argv);
 

@@ -7,7 +7,10 @@
  *
  * SIGTERM/SIGINT: stop accepting, let sessions and the pipeline finish
  * within a grace period, then exit. SIGHUP: reload keys and the relay
- * domains from the configuration without dropping connections.
+ * domains from the configuration without dropping connections. SIGUSR1:
+ * flush, every pending recipient due now (`arcrelay queue --flush` sends
+ * it, finding the daemon through [server] pid_file, written here before
+ * the privilege drop and removed at a clean exit).
  *
  * The configured maildirs are made at start (as root, then given to
  * [server] user) and on reload, and checked as the user the daemon runs
@@ -39,6 +42,7 @@
 #include "dns.h"
 #include "log.h"
 #include "maildir.h"
+#include "pidfile.h"
 #include "pipeline.h"
 #include "rcpt.h"
 #include "queue.h"
@@ -62,7 +66,8 @@ struct relay {
 	struct pipeline *pl;
 	struct smtpd *sd;
 	SSL_CTX *tls;
-	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_usr1, *ev_grace;
+	bool pid_written;		/* cfg->pid_file is ours to remove */
 	struct wake *done_wake;		/* the pipeline's jobs are done */
 	pthread_mutex_t done_mu;
 	size_t done_n, done_cap;	/* under done_mu */
@@ -581,6 +586,16 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	log_event(LOG_LVL_INFO, NULL, "event=reload result=ok");
 }
 
+/* on_usr1 - flush: what waits for a retry is tried now. */
+static void
+on_usr1(evutil_socket_t sig, short what, void *arg)
+{
+	struct relay *r = arg;
+
+	log_event(LOG_LVL_INFO, NULL, "event=flush messages=%zu",
+	    deliver_flush(r->dl));
+}
+
 /* ------------------------------------------------------------------ main */
 
 static SSL_CTX *
@@ -859,6 +874,10 @@ cmd_serve(int argc, char **argv)
 	pthread_mutex_init(&r.cfg_mu, NULL);
 	pthread_mutex_init(&r.done_mu, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A flush asked for before the loop takes the signal must not kill
+	 * the daemon (SIGUSR1's default); the start-up load sees the queue
+	 * anyway. */
+	signal(SIGUSR1, SIG_IGN);
 	log_init(false, LOG_LVL_INFO);
 	r.cfg = cfgpath ? config_load(cfgpath, why, sizeof(why)) :
 	    config_default();
@@ -968,6 +987,8 @@ cmd_serve(int argc, char **argv)
 		    r.cfg->listen[i]);
 	}
 	if (!maildirs_prepare(r.cfg, why, sizeof(why)) ||
+	    !(r.pid_written = pidfile_write(r.cfg->pid_file, why,
+	    sizeof(why))) ||
 	    !drop_privileges(r.cfg, why, sizeof(why)) ||
 	    !maildirs_usable(r.cfg, why, sizeof(why))) {
 		cli_err("serve", "%s", why);
@@ -977,9 +998,11 @@ cmd_serve(int argc, char **argv)
 	r.ev_term = evsignal_new(r.base, SIGTERM, on_term, &r);
 	r.ev_int = evsignal_new(r.base, SIGINT, on_term, &r);
 	r.ev_hup = evsignal_new(r.base, SIGHUP, on_hup, &r);
+	r.ev_usr1 = evsignal_new(r.base, SIGUSR1, on_usr1, &r);
 	if (!r.ev_grace || !r.ev_term || !r.ev_int ||
-	    !r.ev_hup || event_add(r.ev_term, NULL) || event_add(r.ev_int,
-	    NULL) || event_add(r.ev_hup, NULL))
+	    !r.ev_hup || !r.ev_usr1 || event_add(r.ev_term, NULL) ||
+	    event_add(r.ev_int, NULL) || event_add(r.ev_hup, NULL) ||
+	    event_add(r.ev_usr1, NULL))
 		goto out;
 	{
 		size_t swept = queue_sweep_orphans(r.q);
@@ -1004,6 +1027,11 @@ out:
 	if (r.ev_term) event_free(r.ev_term);
 	if (r.ev_int) event_free(r.ev_int);
 	if (r.ev_hup) event_free(r.ev_hup);
+	if (r.ev_usr1) event_free(r.ev_usr1);
+	/* Removed when the user the daemon became may; a file left behind
+	 * names a process that is gone, which `queue --flush` reports. */
+	if (r.pid_written)
+		pidfile_remove(r.cfg->pid_file);
 	queue_close(r.q);
 	dns_resolver_free(r.res);
 	zonefile_free(r.zf);

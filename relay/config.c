@@ -1733,6 +1733,7 @@ static const struct key_def server_keys[] = {
 	{ "hostname", set_hostname, CFG(hostname), 0, 0, false },
 	{ "authserv_id", set_token, CFG(authserv_id), 0, 0, false },
 	{ "spool", set_path, CFG(spool), 0, 0, false },
+	{ "pid_file", set_path, CFG(pid_file), 0, 0, false },
 	{ "user", set_user, CFG(user), 0, 0, false },
 	{ "max_message_size", set_size, CFG(max_message_size), 1024,
 	    16 * 1024 * MIB, false },
@@ -2031,6 +2032,12 @@ config_finish(struct relay_config *c)
 			return false;
 		sprintf(l->bounce_maildir, "%s/bounces", c->spool);
 	}
+	if (c->pid_file == NULL) {
+		if ((c->pid_file = malloc(strlen(c->spool) +
+		    sizeof("/arcrelay.pid"))) == NULL)
+			return false;
+		sprintf(c->pid_file, "%s/arcrelay.pid", c->spool);
+	}
 	if (c->authserv_id == NULL &&
 	    (c->authserv_id = strdup(c->hostname)) == NULL)
 		return false;
@@ -2128,6 +2135,7 @@ config_free(struct relay_config *c)
 	free(c->hostname);
 	free(c->authserv_id);
 	free(c->spool);
+	free(c->pid_file);
 	free(c->user);
 	free(c->tls_cert);
 	free(c->tls_key);

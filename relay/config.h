@@ -27,6 +27,7 @@ struct relay_config {
 	char *hostname;		/* default: gethostname() */
 	char *authserv_id;	/* default: hostname */
 	char *spool;		/* default ./var/spool */
+	char *pid_file;		/* default SPOOL/arcrelay.pid */
 	char *user;		/* drop privileges to this user, or NULL */
 	uint64_t max_message_size;	/* default 50 MiB */
 	unsigned max_recipients;	/* default 100 */

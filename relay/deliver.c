@@ -104,6 +104,8 @@ struct dmsg {
 	struct dgroup *groups;		/* owned: this attempt's groups */
 	size_t groups_left;
 	int64_t now;			/* when the attempt started */
+	bool flush;			/* flushed during the attempt: what it
+					 * did not try is due when it ends */
 	struct dmsg *prev, *next;	/* d->msgs */
 	struct dmsg *due_next;
 };
@@ -618,10 +620,10 @@ msg_unlink(struct dmsg *m)
 	d->nmsgs--;
 }
 
+/* due_push - a waiting message joins the end of the line for a slot. */
 static void
-timer_cb(evutil_socket_t fd, short what, void *arg)
+due_push(struct dmsg *m)
 {
-	struct dmsg *m = arg;
 	struct deliver *d = m->d;
 
 	m->st = M_DUE;
@@ -631,7 +633,36 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	else
 		d->due_head = m;
 	d->due_tail = m;
-	pump(d);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dmsg *m = arg;
+
+	due_push(m);
+	pump(m->d);
+}
+
+/* due_now - every pending recipient of m (but those tried, when tried is
+ * given) retried at the next attempt; false when none is pending. The
+ * envelope on disk keeps the old times until that attempt saves it. */
+static bool
+due_now(struct dmsg *m, int64_t now, const struct attempt *tried)
+{
+	bool any = false;
+	size_t i;
+
+	for (i = 0; i < m->env.nrcpt; i++) {
+		struct q_rcpt *r = &m->env.rcpt[i];
+
+		if (r->state != Q_PENDING || (tried && tried[i].tried))
+			continue;
+		if (r->next_retry > now)
+			r->next_retry = now;
+		any = true;
+	}
+	return any;
 }
 
 /* schedule - the message waits for its earliest pending recipient. */
@@ -1978,6 +2009,9 @@ save_done(struct dtask *t)
 			    "status=failed reason=\"%s\"", t->why);
 		}
 	}
+	if (m->flush && m->at)
+		(void)due_now(m, m->now, m->at);
+	m->flush = false;
 	attempt_clear(m);	/* the attempt is over */
 	d->nactive--;
 	if (all_final(e)) {
@@ -2162,6 +2196,48 @@ size_t
 deliver_queued(const struct deliver *d)
 {
 	return d->nmsgs;
+}
+
+/*
+ * deliver_flush - oldest first, so that the line for the attempt slots
+ * keeps the order of arrival. Only the loop thread touches a waiting or
+ * due message's envelope, so it may be changed here; a message with a
+ * disk task or an attempt in flight is only marked (and counted, even if
+ * that attempt turns out to finish it).
+ */
+size_t
+deliver_flush(struct deliver *d)
+{
+	struct dmsg *m, *last = NULL;
+	int64_t now = now_s();
+	size_t n = 0;
+
+	for (m = d->msgs; m; m = m->next)
+		last = m;
+	for (m = last; m; m = m->prev) {
+		switch (m->st) {
+		case M_WAIT:
+			if (!due_now(m, now, NULL))
+				break;
+			evtimer_del(m->timer);
+			due_push(m);
+			n++;
+			break;
+		case M_DUE:
+			n += due_now(m, now, NULL);
+			break;
+		case M_READ:
+		case M_SEND:
+		case M_SAVE:
+			/* Not even read: a disk worker may be writing the
+			 * envelope. save_done applies the mark. */
+			m->flush = true;
+			n++;
+			break;
+		}
+	}
+	pump(d);
+	return n;
 }
 
 void

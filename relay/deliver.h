@@ -94,6 +94,16 @@ void deliver_add(struct deliver *d, const struct q_envelope *env);
 void deliver_add_data(struct deliver *d, const struct q_envelope *env,
     char *data, size_t len);
 
+/*
+ * deliver_flush - every pending recipient due now (SIGUSR1, `arcrelay
+ * queue --flush`): messages waiting for a retry join the line for an
+ * attempt at once, within the usual limits on attempts and connections;
+ * a message with an attempt in flight keeps that one attempt, and its
+ * recipients that attempt did not try are due when it ends. The times
+ * on disk change with the next save. Returns the messages flushed.
+ */
+size_t deliver_flush(struct deliver *d);
+
 /* deliver_idle - nothing in flight: for tests and graceful stops. */
 bool deliver_idle(const struct deliver *d);
 

@@ -12,6 +12,7 @@ static const struct {
 	const char *summary;
 } commands[] = {
 	{ "serve", cmd_serve, "run the relay daemon" },
+	{ "queue", cmd_queue, "list the queue, or flush it (SIGUSR1)" },
 	{ "survive", cmd_survive, "will this message survive DMARC after the relay?" },
 	{ "verify", cmd_verify, "verify the DKIM signatures and ARC chain" },
 	{ "sign", cmd_sign, "add a DKIM signature to a message" },

@@ -1463,7 +1463,7 @@ sweep_tmp(struct queue *q)
 /* list_queue - the ids in queue/ with which of their files exist, sorted
  * (oldest first, given how ids are made). Other names are left alone. */
 static struct entry *
-list_queue(struct queue *q, size_t *np)
+list_queue(int qfd, size_t *np)
 {
 	struct entry *v = NULL, *nv;
 	struct dirent *de;
@@ -1471,7 +1471,7 @@ list_queue(struct queue *q, size_t *np)
 	DIR *dir;
 
 	*np = 0;
-	if ((dir = list_dir(q->qfd)) == NULL)
+	if ((dir = list_dir(qfd)) == NULL)
 		return NULL;
 	while ((de = readdir(dir)) != NULL) {
 		size_t l = strlen(de->d_name);
@@ -1537,7 +1537,7 @@ static void
 reject(struct queue *q, const char *id, const char *why, queue_bad_fn bad,
     void *arg, bool *moved)
 {
-	char fenv[NAME_LEN], fmsg[NAME_LEN], msg[256];
+	char fenv[NAME_LEN], fmsg[NAME_LEN], msg[400];
 	bool gone, gone_msg;
 	int e = 0;
 
@@ -1559,6 +1559,89 @@ reject(struct queue *q, const char *id, const char *why, queue_bad_fn bad,
 		bad(arg, fenv, why);
 }
 
+/* What entry_load found of one id in queue/. */
+enum entry_rc {
+	ENTRY_OK,		/* a valid envelope beside its message */
+	ENTRY_GONE,		/* removed meanwhile, or a commit in flight */
+	ENTRY_BAD,		/* corrupt or unreadable: why says how */
+};
+
+/*
+ * entry_load - read and check the envelope of a listed id: *envp gets it
+ * (the caller's) and *msgst the fstatat of its message when ENTRY_OK.
+ * Reads only. A verdict of corrupt holds only while the name still
+ * points at the file read: beside a live queue the envelope may have
+ * been removed (a removal takes it first, and its file may become a spare
+ * that a later commit overwrites while it is read) or replaced by an
+ * update, in which case the name is gone (ENTRY_GONE) or read again.
+ */
+static enum entry_rc
+entry_load(int qfd, const char *id, struct q_envelope **envp,
+    struct stat *msgst, char *why, size_t whylen)
+{
+	char name[NAME_LEN], mname[NAME_LEN];
+	struct q_envelope *env = NULL;
+	struct stat st, now;
+	size_t len;
+	char *text;
+	bool have_text;
+
+	*envp = NULL;
+	snprintf(name, sizeof(name), "%s.env", id);
+	snprintf(mname, sizeof(mname), "%s.msg", id);
+	for (int tries = 0; tries < 3; tries++) {
+		memset(&st, 0, sizeof(st));
+		text = read_at(qfd, name, ENV_MAX_FILE, &len, &st, why, whylen);
+		have_text = text != NULL;
+		if (have_text) {
+			env = env_parse(text, len, why, whylen);
+			free(text);
+		}
+		if (env != NULL && strcmp(env->id, id) != 0) {
+			q_envelope_free(env);
+			env = NULL;
+			qwhy(why, whylen, "id record does not match the file "
+			    "name");
+		}
+		/* The message is looked up now, not taken from the listing:
+		 * a commit during the listing may show its envelope only. */
+		if (env != NULL && (fstatat(qfd, mname, msgst,
+		    AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(msgst->st_mode))) {
+			q_envelope_free(env);
+			env = NULL;
+			qwhy(why, whylen, "message file missing");
+		}
+		if (env != NULL) {
+			*envp = env;
+			return ENTRY_OK;
+		}
+		if (fstatat(qfd, name, &now, AT_SYMLINK_NOFOLLOW) != 0)
+			return ENTRY_GONE;
+		if (!have_text || (now.st_ino == st.st_ino &&
+		    now.st_dev == st.st_dev))
+			return ENTRY_BAD;
+	}
+	return ENTRY_BAD;
+}
+
+/*
+ * stale_orphan - ID.msg is alone and older than a commit in flight can
+ * be: debris of a commit or a removal cut short.
+ */
+static bool
+stale_orphan(int qfd, const char *id, time_t now)
+{
+	char name[NAME_LEN];
+	struct stat st;
+
+	snprintf(name, sizeof(name), "%s.msg", id);
+	if (fstatat(qfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    now - st.st_mtime < ORPHAN_AGE)
+		return false;
+	snprintf(name, sizeof(name), "%s.env", id);
+	return fstatat(qfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0;
+}
+
 size_t
 queue_scan(struct queue *q, queue_scan_fn fn, queue_bad_fn bad, void *arg)
 {
@@ -1568,24 +1651,18 @@ queue_scan(struct queue *q, queue_scan_fn fn, queue_bad_fn bad, void *arg)
 	time_t now = time(NULL);
 
 	sweep_tmp(q);
-	v = list_queue(q, &n);
+	v = list_queue(q->qfd, &n);
 	for (size_t i = 0; i < n; i++) {
-		char name[NAME_LEN], other[NAME_LEN], why[256];
+		char name[NAME_LEN], why[256];
 		struct q_envelope *env;
 		struct stat st;
-		size_t len;
-		char *text;
 
 		if (!v[i].env) {
 			/* A commit cut short, or one still in flight: only the
 			 * old ones are debris. */
-			snprintf(name, sizeof(name), "%s.msg", v[i].id);
-			if (fstatat(q->qfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-			    now - st.st_mtime < ORPHAN_AGE)
+			if (!stale_orphan(q->qfd, v[i].id, now))
 				continue;
-			snprintf(other, sizeof(other), "%s.env", v[i].id);
-			if (fstatat(q->qfd, other, &st, AT_SYMLINK_NOFOLLOW) == 0)
-				continue;	/* its envelope arrived meanwhile */
+			snprintf(name, sizeof(name), "%s.msg", v[i].id);
 			if (renameat(q->qfd, name, q->cfd, name) == 0) {
 				moved = true;
 				if (bad)
@@ -1599,37 +1676,15 @@ queue_scan(struct queue *q, queue_scan_fn fn, queue_bad_fn bad, void *arg)
 			}
 			continue;
 		}
-
-		snprintf(name, sizeof(name), "%s.env", v[i].id);
-		text = read_at(q->qfd, name, ENV_MAX_FILE, &len, NULL, why,
-		    sizeof(why));
-		if (text == NULL) {
-			/* Unreadable is corrupt; gone is a concurrent remove. */
-			if (fstatat(q->qfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-				reject(q, v[i].id, why, bad, arg, &moved);
+		switch (entry_load(q->qfd, v[i].id, &env, &st, why,
+		    sizeof(why))) {
+		case ENTRY_GONE:
 			continue;
-		}
-		env = env_parse(text, len, why, sizeof(why));
-		free(text);
-		if (env == NULL) {
+		case ENTRY_BAD:
 			reject(q, v[i].id, why, bad, arg, &moved);
 			continue;
-		}
-		if (strcmp(env->id, v[i].id) != 0) {
-			q_envelope_free(env);
-			reject(q, v[i].id, "id record does not match the file "
-			    "name", bad, arg, &moved);
-			continue;
-		}
-		/* The message is looked up now, not taken from the listing: a
-		 * commit during the listing may show its envelope only. */
-		snprintf(name, sizeof(name), "%s.msg", v[i].id);
-		if (fstatat(q->qfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-		    !S_ISREG(st.st_mode)) {
-			q_envelope_free(env);
-			reject(q, v[i].id, "message file missing", bad, arg,
-			    &moved);
-			continue;
+		case ENTRY_OK:
+			break;
 		}
 		loaded++;
 		if (fn)
@@ -1645,13 +1700,83 @@ queue_scan(struct queue *q, queue_scan_fn fn, queue_bad_fn bad, void *arg)
 	return loaded;
 }
 
+/*
+ * queue_list - the listing, the loader and the orphan test of queue_scan,
+ * with every write left out: nothing is swept, moved or created, not even
+ * the directories, so that it may run beside a live daemon, as another
+ * user, on a spool it can only read.
+ */
+bool
+queue_list(const char *spool, queue_list_fn fn, void *arg, char *why,
+    size_t whylen)
+{
+	struct entry *v;
+	size_t n;
+	time_t now = time(NULL);
+	int sfd, qfd;
+
+	if (spool == NULL || spool[0] == '\0') {
+		qwhy(why, whylen, "no spool directory given");
+		return false;
+	}
+	if ((sfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		qwhy(why, whylen, "cannot open %s: %s", spool, strerror(errno));
+		return false;
+	}
+	qfd = openat(sfd, "queue", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(sfd);
+	if (qfd < 0) {
+		qwhy(why, whylen, "cannot open %s/queue: %s", spool,
+		    strerror(errno));
+		return false;
+	}
+	v = list_queue(qfd, &n);
+	for (size_t i = 0; i < n; i++) {
+		char name[NAME_LEN], reason[256];
+		struct q_listing e;
+		struct q_envelope *env;
+		struct stat st;
+
+		memset(&e, 0, sizeof(e));
+		e.id = v[i].id;
+		e.name = name;
+		if (!v[i].env) {
+			if (!stale_orphan(qfd, v[i].id, now))
+				continue;
+			snprintf(name, sizeof(name), "%s.msg", v[i].id);
+			e.why = "message without envelope";
+			fn(arg, &e);
+			continue;
+		}
+		snprintf(name, sizeof(name), "%s.env", v[i].id);
+		switch (entry_load(qfd, v[i].id, &env, &st, reason,
+		    sizeof(reason))) {
+		case ENTRY_GONE:
+			continue;
+		case ENTRY_BAD:
+			e.why = reason;
+			fn(arg, &e);
+			continue;
+		case ENTRY_OK:
+			break;
+		}
+		e.env = env;
+		e.size = (uint64_t)st.st_size;
+		fn(arg, &e);
+		q_envelope_free(env);
+	}
+	free(v);
+	close(qfd);
+	return true;
+}
+
 size_t
 queue_sweep_orphans(struct queue *q)
 {
 	struct entry *v;
 	size_t n, removed = 0;
 
-	v = list_queue(q, &n);
+	v = list_queue(q->qfd, &n);
 	for (size_t i = 0; i < n; i++) {
 		char name[NAME_LEN];
 

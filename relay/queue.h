@@ -8,6 +8,8 @@
  * message is either wholly queued or not at all. At start-up every
  * envelope is read and checked; a corrupt one is moved to SPOOL/corrupt/
  * with its message and logged, never trusted and never fatal.
+ * queue_list reads the same queue without writing anything, for
+ * `arcrelay queue` beside a running daemon.
  *
  * Thread-safety: commit, update and remove may run on different threads
  * for different ids.
@@ -81,6 +83,28 @@ typedef void (*queue_scan_fn)(void *arg, struct q_envelope *env);
 typedef void (*queue_bad_fn)(void *arg, const char *name, const char *why);
 size_t queue_scan(struct queue *q, queue_scan_fn fn, queue_bad_fn bad,
     void *arg);
+
+/*
+ * queue_list - a read-only listing of SPOOL/queue: it creates, moves and
+ * rewrites nothing, so it is safe while a daemon runs. fn is called for
+ * each entry, oldest first, with a valid envelope and the size of its
+ * message, or with a bad entry (unreadable or corrupt envelope, message
+ * missing, a stale message without envelope) and the reason, left where
+ * it is. Entries removed while the listing runs (delivered meanwhile) and
+ * commits in flight are skipped. Everything in the listing is borrowed
+ * for the call only. False (with a reason) when SPOOL/queue cannot be
+ * opened.
+ */
+struct q_listing {
+	const char *id;
+	const struct q_envelope *env;	/* NULL for a bad entry */
+	const char *name;		/* the file: ID.env, or ID.msg alone */
+	const char *why;		/* a bad entry's reason, else NULL */
+	uint64_t size;			/* bytes of ID.msg, with env */
+};
+typedef void (*queue_list_fn)(void *arg, const struct q_listing *e);
+bool queue_list(const char *spool, queue_list_fn fn, void *arg, char *why,
+    size_t whylen);
 
 /*
  * queue_sweep_orphans - remove every message file without an envelope.

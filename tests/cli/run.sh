@@ -160,5 +160,60 @@ check "check refused file: the line" "$("$A" serve --check --config syntax.conf 
 check "check: still nothing written" "$(ls -d spool box var 2>/dev/null)" ""
 cd ..
 
+# --- queue: a read-only listing, peer text escaped, usage errors exit 2
+mkdir -p sp/queue
+check "queue empty" "$("$A" queue --spool sp; echo "rc=$?")" "queue is empty
+rc=0"
+check "queue empty json" "$("$A" queue --spool sp --json | sed 's/"now":[0-9]*/"now":N/')" \
+	'{"spool":"sp","now":N,"messages":[],"corrupt":[],"total":{"messages":0,"recipients_pending":0,"bytes":0}}'
+env='arcrelay-envelope 1
+id 0661A1D0216954000001AAAAAAAA
+first-seen 1700000000
+bounce 0
+sender =ev%1Bil@x.test
+rcpts 2
+rcpt pending 2 4000000000 =b%0A@y.test =451%204.0.0%20no%07
+rcpt delivered 1 0 =c\@y.test =250%20ok
+'
+{ printf '%s' "$env"; printf 'sha256 %s\n' "$(printf '%s' "$env" | sha256sum | cut -d' ' -f1)"; } \
+	> sp/queue/0661A1D0216954000001AAAAAAAA.env
+printf 'x\r\n' > sp/queue/0661A1D0216954000001AAAAAAAA.msg
+printf 'junk\n' > sp/queue/ZZZ1.env
+printf 'y\r\n' > sp/queue/ZZZ1.msg
+before=$(ls -lR --time-style=full-iso sp)
+out=$("$A" queue --spool sp); rc=$?
+check "queue listing exit" "$rc" 0
+check "queue listing" "$(echo "$out" | sed 's/ age=[0-9dhms]* / age=A /; s/next=in [0-9dhms]* /next=in N /')" \
+"0661A1D0216954000001AAAAAAAA size=3 age=A from=<ev\x1Bil@x.test>
+  to=<b\x0A@y.test> state=pending attempts=2 next=in N (2096-10-02T07:06:40Z)
+    reply: 451 4.0.0 no\x07
+  to=<c\\\\@y.test> state=delivered attempts=1
+    reply: 250 ok
+ZZZ1.env corrupt: truncated: no sha256 line at the end (left in place)
+
+1 message, 1 recipient pending, 1 KB, 1 corrupt entry"
+check "queue listing changes nothing" "$(ls -lR --time-style=full-iso sp)" "$before"
+out=$("$A" queue --spool sp --json)
+check "queue json parses" "$(printf '%s' "$out" | /usr/bin/python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+m = j["messages"][0]
+print(m["sender"] == "ev\x1bil@x.test", [r["address"] for r in m["recipients"]],
+      m["recipients"][0]["last_reply"], j["corrupt"], j["total"])')" \
+	"True ['b\n@y.test', 'c\\\\@y.test'] 451 4.0.0 no"$'\a'" [{'entry': 'ZZZ1.env', 'reason': 'truncated: no sha256 line at the end'}] {'messages': 1, 'recipients_pending': 1, 'bytes': 3}"
+for t in "bad option:queue --bogus" "missing spool:queue --spool nowhere" \
+    "pid without flush:queue --pid 1" "flush and json:queue --flush --json" \
+    "bad pid:queue --flush --pid 12x" "pid and config:queue --flush --pid 1 --spool sp" \
+    "no pid file:queue --flush --spool sp" "pid 1 is not arcrelay:queue --flush --pid 1" \
+    "extra argument:queue --spool sp extra"; do
+	name=${t%%:*}; args=${t#*:}
+	# shellcheck disable=SC2086
+	check "queue $name: exit" "$(status "$A" $args)" 2
+	# shellcheck disable=SC2086
+	lines=$("$A" $args 2>&1 >/dev/null | wc -l)
+	[ "$name" == "bad option" ] || check "queue $name: one stderr line" "$lines" 1
+done
+check "queue on a missing spool creates nothing" "$(ls -d nowhere 2>&1 >/dev/null | wc -l)" 1
+
 printf '%d passed, %d failed\n' "$pass" "$fail"
 [ "$fail" -eq 0 ]

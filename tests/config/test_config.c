@@ -203,7 +203,7 @@ field_text(const struct relay_config *c, const char *f)
 #define NUM(name) if (strcmp(f, #name) == 0) { \
 	snprintf(b, sz, "%llu", (unsigned long long)c->name); return b; }
 
-	STR(hostname) STR(authserv_id) STR(spool) STR(user) STR(tls_cert)
+	STR(hostname) STR(authserv_id) STR(spool) STR(pid_file) STR(user) STR(tls_cert)
 	STR(tls_key) STR(resolver) STR(records) STR(deliver)
 	STR(sign_domain) STR(sign_selector) STR(sign_key) STR(arc_domain)
 	STR(arc_selector) STR(arc_key) STR(path)
@@ -305,7 +305,7 @@ field_text(const struct relay_config *c, const char *f)
 
 /* Every field, for the whole-config comparisons. */
 static const char *const all_fields[] = {
-	"listen", "hostname", "authserv_id", "spool", "user",
+	"listen", "hostname", "authserv_id", "spool", "pid_file", "user",
 	"max_message_size", "max_recipients", "max_sessions",
 	"max_sessions_per_ip", "max_errors", "idle_timeout", "tls_cert",
 	"tls_key", "workers", "loopback_any_rcpt", "resolver", "records",
@@ -457,12 +457,13 @@ Test(config, size)
 struct ok_case {
 	const char *desc;
 	const char *text;
-	struct want_field want[10];
+	struct want_field want[12];
 };
 
 static const struct ok_case ok_cases[] = {
 	{ "an empty file gives the defaults, without loopback_any_rcpt", "",
 	    { { "listen", "127.0.0.1:2525" }, { "spool", "./var/spool" },
+	      { "pid_file", "./var/spool/arcrelay.pid" },
 	      { "max_message_size", "52428800" }, { "idle_timeout", "300" },
 	      { "deliver", "maildir:./var/outbox" },
 	      { "retry", "60 300 1800 7200" }, { "lifetime", "432000" },
@@ -514,10 +515,14 @@ static const struct ok_case ok_cases[] = {
 	{ "max_message_size at its top",
 	    "[server]\nmax_message_size = 16G\n",
 	    { { "max_message_size", "17179869184" } } },
-	{ "user and spool",
+	{ "user and spool; the pid file follows the spool",
 	    "[server]\nuser = arc-relay_1\nspool = /var/spool/arcrelay\n",
 	    { { "user", "arc-relay_1" },
-	      { "spool", "/var/spool/arcrelay" } } },
+	      { "spool", "/var/spool/arcrelay" },
+	      { "pid_file", "/var/spool/arcrelay/arcrelay.pid" } } },
+	{ "pid_file of its own",
+	    "[server]\npid_file = /run/arcrelay.pid\nspool = /var/q\n",
+	    { { "pid_file", "/run/arcrelay.pid" }, { "spool", "/var/q" } } },
 	{ "quoting keeps spaces and '#'; a bare '#' inside a word stays",
 	    "[server]\nspool = \" /var/spool # not a comment \"\n"
 	    "[delivery]\ndeliver = maildir:./out#1  # a comment\n",

@@ -720,7 +720,7 @@ class SinkProc:
 
 
 def write_config(work, port, sink_port, dns_port, extra_server="", extra="", name="arcrelay.conf",
-                 retry="1s 2s 5s", workers=2, idle_timeout="60s"):
+                 retry="1s 2s 5s", workers=2, idle_timeout="60s", spool=None):
     path = os.path.join(work, name)
     with open(path, "w") as fh:
         fh.write("""# written by tests/daemon
@@ -728,7 +728,7 @@ def write_config(work, port, sink_port, dns_port, extra_server="", extra="", nam
 listen = 127.0.0.1:%(port)d
 hostname = %(host)s
 authserv_id = %(asid)s
-spool = %(work)s/spool
+spool = %(spool)s
 max_message_size = 20M
 max_recipients = 100
 idle_timeout = %(idle)s
@@ -752,7 +752,8 @@ key = %(work)s/keys/%(rs)s.private
 %(extra)s""" % {"port": port, "host": HOSTNAME, "asid": AUTHSERV_ID, "work": work,
                 "dns": dns_port, "sink": sink_port, "rd": RELAY_DOMAIN, "rs": RELAY_SELECTOR,
                 "dom": RCPT_DOMAIN, "extra": extra, "extra_server": extra_server,
-                "retry": retry, "workers": workers, "idle": idle_timeout})
+                "retry": retry, "workers": workers, "idle": idle_timeout,
+                "spool": spool or os.path.join(work, "spool")})
     return path
 
 

@@ -16,6 +16,7 @@ what arrived and what the daemon logged); the last line is
 
 import email
 import email.policy
+import json
 import logging
 import os
 import re
@@ -389,6 +390,128 @@ def downstream_stage(work, dm, sink, zone):
             "the sink got: %r" % [(e["mail_from"], e["rcpt"], e.get("message_id")) for e, _ in new])
 
 
+def spool_tree(spool):
+    """spool_tree - every name under spool with its size and mtime."""
+    out = []
+    for top, dirs, files in os.walk(spool):
+        for n in sorted(dirs + files):
+            st = os.lstat(os.path.join(top, n))
+            out.append((os.path.relpath(os.path.join(top, n), spool), st.st_size,
+                        st.st_mtime_ns))
+    return sorted(out)
+
+
+def queue_cmd(arcrelay, *args):
+    p = subprocess.run([arcrelay, "queue"] + list(args), capture_output=True)
+    return p.returncode, p.stdout.decode("latin-1"), p.stderr.decode("latin-1")
+
+
+def queue_stage(work, arcrelay, sink, ub):
+    """`arcrelay queue` and --flush against a second daemon whose retry is an
+    hour away: a message the sink defers stays queued, shows with its reply,
+    and only the flush delivers it."""
+    spool = os.path.join(work, "spool-q")
+    port = D.free_port()
+    config = D.write_config(work, port, sink.port, ub.port, name="arcrelay-q.conf",
+                            retry="1h", spool=spool)
+    pidfile = os.path.join(spool, "arcrelay.pid")
+    rcpt = "held@example.net"
+    sink.set_rules({"tempfail": {rcpt: 1000}})
+    dm = D.Daemon(arcrelay, work, config, port)
+    dm.log = os.path.join(work, "daemon-q.log")
+    dm.start()
+    try:
+        pid = open(pidfile).read().strip() if os.path.exists(pidfile) else None
+        T.check("queue: the daemon writes its pid file (SPOOL/arcrelay.pid)",
+                pid == str(dm.proc.pid), "pid file holds %r, daemon is %d" % (pid, dm.proc.pid))
+        rc, out, err = queue_cmd(arcrelay, "--config", config)
+        T.check("queue: an empty queue says so", (rc, out) == (0, "queue is empty\n"),
+                "exit %d\n%s%s" % (rc, out, err))
+
+        c = session(dm.port)
+        c.cmd("MAIL FROM:<%s>" % D.SENDER)
+        c.cmd("RCPT TO:<%s>" % rcpt)
+        mid, msg = plain_message("held", to=rcpt)
+        fin = c.data(msg)[1]
+        c.close()
+        qid = qid_of(fin[1] if fin else "")
+        T.check("queue: the held message is accepted", fin and fin[0] == 250, fin)
+        D.wait_for(lambda: dm.grep(r"to=<%s> status=deferred" % re.escape(rcpt)), 20)
+        T.check("queue: the sink's 451 defers it", bool(dm.grep(r"status=deferred")),
+                explain(dm, qid))
+
+        before = spool_tree(spool)
+        rc, out, err = queue_cmd(arcrelay, "--config", config)
+        rcj, outj, errj = queue_cmd(arcrelay, "--spool", spool, "--json")
+        after = spool_tree(spool)
+        T.check("queue: listing changes nothing in the spool of a running daemon",
+                before == after, "before %r\nafter %r" % (before, after))
+        head = out.splitlines()[0] if out else ""
+        T.check("queue: the text listing shows the message, its sender and the reply",
+                rc == 0 and qid is not None and head.startswith(qid + " size=") and
+                "from=<%s>" % D.SENDER in head and
+                re.search(r"\n  to=<%s> state=pending attempts=1 next=in (1h00m|59m[0-5][0-9]s) "
+                          r"\(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)\n" % re.escape(rcpt), out) and
+                "reply: 451 4.2.0 <%s>: sink told to defer" % rcpt in out and
+                re.search(r"\n\n1 message, 1 recipient pending, [1-9][0-9]* KB\n\Z", out),
+                "exit %d\n%s%s" % (rc, out, err))
+        try:
+            j = json.loads(outj)
+        except ValueError as e:
+            j = {"error": str(e)}
+        msgs = j.get("messages", [])
+        r = msgs[0]["recipients"][0] if len(msgs) == 1 and msgs[0].get("recipients") else {}
+        T.check("queue --json parses: one message, pending, attempts 1, the 451, retry an hour away",
+                rcj == 0 and len(msgs) == 1 and msgs[0]["id"] == qid and msgs[0]["sender"] == D.SENDER and
+                r.get("address") == rcpt and r.get("state") == "pending" and
+                r.get("attempts") == 1 and (r.get("last_reply") or "").startswith("451 4.2.0") and
+                3000 < r.get("next_retry_in", 0) <= 3600 and
+                j.get("total") == {"messages": 1, "recipients_pending": 1,
+                                   "bytes": msgs[0]["size"]},
+                "exit %d\n%s%s" % (rcj, outj, errj))
+
+        sink.set_rules({})
+        n_flush = len(dm.grep(r"event=flush"))
+        t0 = time.time()
+        rc, out, err = queue_cmd(arcrelay, "--flush", "--config", config)
+        T.check("queue --flush: signals the daemon of the pid file",
+                rc == 0 and out == "asked arcrelay serve (pid %d) to flush its queue\n"
+                % dm.proc.pid, "exit %d\n%s%s" % (rc, out, err))
+        got = D.wait_for(lambda: sent_at_sink(sink, mid), 10)
+        T.check("queue --flush: delivered at once (%.1fs), not at the retry an hour away"
+                % (time.time() - t0), bool(got), explain(dm, qid))
+        lines = dm.grep(r"event=flush")[n_flush:]
+        T.check("queue --flush: the daemon logs event=flush messages=1",
+                any(re.search(r"event=flush messages=1$", ln) for ln in lines), repr(lines))
+        D.wait_for(lambda: queue_cmd(arcrelay, "--config", config)[1] == "queue is empty\n", 10)
+        rc, out, err = queue_cmd(arcrelay, "--config", config)
+        T.check("queue: empty after the flush", (rc, out) == (0, "queue is empty\n"),
+                "exit %d\n%s%s" % (rc, out, err))
+
+        dm.signal(signal.SIGTERM)
+        rc = dm.wait(35)
+        T.check("queue: SIGTERM exits 0 and removes the pid file",
+                rc == 0 and not os.path.exists(pidfile),
+                "exit %r, pid file %s" % (rc, "left" if os.path.exists(pidfile) else "gone"))
+        # A stale pid file names a process that is gone, or one that is not
+        # the daemon: reported, never signalled.
+        for stale, what in ((str(dm.proc.pid), "is gone"),
+                            (str(os.getpid()), "is not arcrelay serve")):
+            with open(pidfile, "w") as fh:
+                fh.write(stale + "\n")
+            rc, out, err = queue_cmd(arcrelay, "--flush", "--config", config)
+            T.check("queue --flush: a stale pid file (process %s) is reported, exit 2" % what,
+                    rc == 2 and out == "" and "stale pid file" in err and what in err and
+                    err.count("\n") == 1, "exit %d\n%s%s" % (rc, out, err))
+        os.unlink(pidfile)
+        odd = [ln for ln in dm.log_text().splitlines()
+               if re.search(r"(?i)assert|sanitizer|segfault|double free|corrupt", ln)]
+        T.check("queue: the second daemon's log shows no crash or corruption", not odd,
+                "\n".join(odd[:10]))
+    finally:
+        dm.kill()
+
+
 def check_dsn(data, rcpt, mid):
     probs = []
     m = email.message_from_bytes(data, policy=email.policy.compat32)
@@ -578,6 +701,7 @@ def main():
             stages = [("corpus", lambda: corpus_stage(work, dm, sink, zone)),
                       ("relay refusals", lambda: relay_tricks(work, dm, sink)),
                       ("downstream 4xx and 5xx", lambda: downstream_stage(work, dm, sink, zone)),
+                      ("queue and flush", lambda: queue_stage(work, arcrelay, sink, ub)),
                       ("SIGHUP", lambda: sighup_stage(work, dm, sink, config)),
                       ("SIGTERM", lambda: sigterm_stage(work, dm, sink)),
                       ("the end", lambda: final_stage(work, dm, sink, None))]

@@ -28,6 +28,7 @@
  *   wait S                 run until nothing is queued (at most S s)
  *   sleep S                run the loop S seconds
  *   stop                   deliver_stop
+ *   flush                  deliver_flush ("flushed N" on stdout)
  *
  * stdout: "queued ID", "loaded N", "remaining N" at the end. Log lines
  * (deliver's and "lookup NAME TYPE" ones) go to stderr.
@@ -365,6 +366,8 @@ main(int argc, char **argv)
 			run_for(atof(tok[1]), false);
 		} else if (IS("stop") && dl) {
 			deliver_stop(dl);
+		} else if (IS("flush") && dl) {
+			printf("flushed %zu\n", deliver_flush(dl));
 		} else {
 			fprintf(stderr, "plan: bad line '%s'\n", tok[0]);
 			rc = 2;

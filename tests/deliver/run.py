@@ -422,6 +422,27 @@ def g_retry():
     check("no bounce", r.bounces, [])
     truth("retries took about 1+1 s", 1.5 < r.secs < 15, "%.1fs" % r.secs)
 
+    # A flush: the retry is an hour away, deliver_flush makes it due now;
+    # with nothing waiting it flushes nothing.
+    s = Sink()
+    port = s.start()
+    d = fresh("flush")
+    p, data = message(d, "m2", "flush me")
+    r = Run(d, BASE + ["retry 3600", "target smtp:[127.0.0.1]:%d" % port,
+                       "start", "msgkept %s alice@snd.test tmp1-f@dst.test" % p,
+                       "sleep 1.5", "flush", "wait 10", "flush"])
+    s.stop()
+    check("flush: messages flushed, then none",
+          re.findall(r"^flushed (\d+)$", r.out, re.M), ["1", "0"])
+    check("flush: nothing left queued", r.remaining, 0)
+    check("flush: RCPT tries (the 451, then the flushed retry)",
+          s.tries.get("tmp1-f@dst.test"), 2)
+    check("flush: delivered once, intact", [t.body == data for c, t in s.delivered()],
+          [True])
+    if r.ids:
+        check("flush: final status", r.final(r.ids[0], "tmp1-f@dst.test"), ["sent"])
+    truth("flush: delivered at once, not an hour later", r.secs < 8, "%.1fs" % r.secs)
+
 
 def g_bounce():
     s = Sink()

@@ -2,11 +2,12 @@
  * test_queue.c - the durable queue: round trips through commit, read,
  * update and remove; peer strings that must survive the envelope format
  * byte for byte; the start-up scan with damaged envelopes, lone messages
- * and tmp/ debris; a fuzz of the envelope parser through the scan;
- * concurrent commits; removed files reused by later commits; and a child
- * killed with SIGKILL while it commits, after which every commit it saw
- * succeed must load. test_queue_sync.c checks the durability contract
- * call by call.
+ * and tmp/ debris; the read-only listing (bad entries reported and left
+ * in place, vanished ones skipped); a fuzz of the envelope parser through
+ * the scan; concurrent commits; removed files reused by later commits;
+ * and a child killed with SIGKILL while it commits, after which every
+ * commit it saw succeed must load. test_queue_sync.c checks the
+ * durability contract call by call.
  *
  * Each test works in its own spool under /tmp, removed at the end.
  */
@@ -802,6 +803,321 @@ Test(queue, orphan_messages)
 	cr_expect(exists(&s, "queue", "Fresh.msg"), "young orphan touched");
 	q_envelope_free(e);
 	seen_free(&seen);
+	spool_close(&s);
+}
+
+/* ---------------------------------------------------------------- list */
+
+/* What a queue_list reported, in order: ids of good entries with their
+ * message sizes and first recipients, names and reasons of bad ones. */
+struct listed {
+	struct lrow {
+		char id[QUEUE_ID_MAX];
+		char name[64];
+		char why[256];		/* "" for a good entry */
+		char rcpt[64];
+		uint64_t size;
+	} v[64];
+	size_t n;
+	/* Run from the callback once the entry with this id is seen: what
+	 * a delivery between the readdir and the reads does. */
+	const char *after_id;
+	void (*after)(struct listed *l);
+	const struct spool *sp;
+	const char *gone[4];	/* ids whose files after removes */
+	bool gone_msg_too;
+};
+
+static void
+listed_cb(void *arg, const struct q_listing *e)
+{
+	struct listed *l = arg;
+	struct lrow *r;
+
+	cr_assert(l->n < NELEM(l->v), "more than %zu entries", NELEM(l->v));
+	cr_assert((e->env == NULL) == (e->why != NULL), "%s: env and why "
+	    "both set or both unset", e->id);
+	r = &l->v[l->n++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->id, sizeof(r->id), "%s", e->id);
+	snprintf(r->name, sizeof(r->name), "%s", e->name);
+	if (e->env) {
+		cr_expect_str_eq(e->env->id, e->id, "listing id");
+		snprintf(r->rcpt, sizeof(r->rcpt), "%s", e->env->rcpt[0].addr);
+		r->size = e->size;
+	} else {
+		snprintf(r->why, sizeof(r->why), "%s", e->why);
+	}
+	if (l->after && l->after_id && strcmp(e->id, l->after_id) == 0)
+		l->after(l);
+}
+
+static const struct lrow *
+listed_find(const struct listed *l, const char *id)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].id, id) == 0)
+			return &l->v[i];
+	return NULL;
+}
+
+/* tree - every name under the spool with its size and mtime, as text. */
+static char *
+tree(const struct spool *s)
+{
+	static const char *const dirs[] = { "", "tmp", "queue", "corrupt" };
+	size_t cap = 1 << 16, n = 0;
+	char *out = calloc(1, cap), p[PATH_MAX];
+
+	cr_assert(out != NULL);
+	for (size_t k = 0; k < NELEM(dirs); k++) {
+		struct dirent *de;
+		DIR *d;
+
+		snprintf(p, sizeof(p), "%s/%s", s->dir, dirs[k]);
+		cr_assert((d = opendir(p)) != NULL, "opendir %s", p);
+		while ((de = readdir(d)) != NULL) {
+			char f[PATH_MAX + 256];
+			struct stat st;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(f, sizeof(f), "%s/%s", p, de->d_name);
+			cr_assert(lstat(f, &st) == 0, "lstat %s", f);
+			n += (size_t)snprintf(out + n, cap - n, "%s/%s %lld "
+			    "%lld.%09ld\n", dirs[k], de->d_name,
+			    (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+			    st.st_mtim.tv_nsec);
+			cr_assert(n < cap, "tree too large");
+		}
+		closedir(d);
+	}
+	return out;
+}
+
+Test(queue, list_reports_corrupt_left_in_place)
+{
+	static const struct {
+		const char *id;
+		enum how how;
+		const char *text;	/* %s is the id; NULL: no envelope */
+		const char *want;	/* in the reason */
+	} rows[] = {
+		{ "Lempty", RAW, "", "empty" },
+		{ "Lnoeol", RAW, "arcrelay-envelope 1\nid %s", "truncated" },
+		{ "Lstate", SEALED, "arcrelay-envelope 1\nid %s\n"
+		    "first-seen 1\nbounce 0\nsender =\nrcpts 1\n"
+		    "rcpt sent 0 0 =b@x -\n", "state" },
+		{ "Lidmismatch", SEALED, "arcrelay-envelope 1\nid OTHER\n"
+		    "first-seen 1\nbounce 0\nsender =\nrcpts 1\n"
+		    "rcpt pending 0 0 =b@x -\n", "does not match" },
+		{ "Lflip", SEALED, NULL, "checksum" },
+		{ "Lnomsg", SEALED, NULL, "message file missing" },
+		{ "Lorphan", RAW, NULL, "without envelope" },
+	};
+	struct spool s;
+	struct listed l = { 0 };
+	struct q_envelope *good[2];
+	char buf[1024], why[256] = "", *before, *after;
+
+	spool_open(&s);
+	good[0] = env_new("a@example.org", 1);
+	commit_ok(&s, "x\r\n", good[0]);
+	good[1] = env_new("", 2);
+	commit_ok(&s, "hello, world\r\n", good[1]);
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		char *text = NULL, name[64];
+		size_t len;
+		int n;
+
+		if (strcmp(rows[i].id, "Lflip") == 0) {
+			n = (int)good_body(buf, sizeof(buf), rows[i].id);
+			text = seal(buf, (size_t)n, &len);
+			text[len / 3] ^= 0x20;
+			put_pair(&s, rows[i].id, text, len);
+		} else if (strcmp(rows[i].id, "Lnomsg") == 0) {
+			n = (int)good_body(buf, sizeof(buf), rows[i].id);
+			text = seal(buf, (size_t)n, &len);
+			snprintf(name, sizeof(name), "%s.env", rows[i].id);
+			put_raw(&s, "queue", name, text, len);
+		} else if (strcmp(rows[i].id, "Lorphan") == 0) {
+			snprintf(name, sizeof(name), "%s.msg", rows[i].id);
+			put_raw(&s, "queue", name, "y\r\n", 3);
+			age(&s, "queue", name, 120);
+		} else {
+			n = snprintf(buf, sizeof(buf), rows[i].text,
+			    rows[i].id);
+			len = (size_t)n;
+			if (rows[i].how == SEALED)
+				text = seal(buf, (size_t)n, &len);
+			put_pair(&s, rows[i].id, text ? text : buf, len);
+		}
+		free(text);
+	}
+	/* A young lone message (a commit in flight) and tmp/ debris: the
+	 * scan would sweep the debris; the listing leaves everything. */
+	put_raw(&s, "queue", "Lyoung.msg", "z\r\n", 3);
+	put_raw(&s, "tmp", "leftover.data", "junk", 4);
+
+	before = tree(&s);
+	cr_assert(queue_list(s.dir, listed_cb, &l, why, sizeof(why)),
+	    "queue_list: %s", why);
+	after = tree(&s);
+	cr_expect_str_eq(after, before, "the listing changed the spool");
+
+	cr_expect(l.n == 2 + NELEM(rows), "listed %zu entries, want %zu",
+	    l.n, 2 + NELEM(rows));
+	for (size_t i = 1; i < l.n; i++)
+		cr_expect(strcmp(l.v[i - 1].id, l.v[i].id) < 0, "not in id "
+		    "order: %s before %s", l.v[i - 1].id, l.v[i].id);
+	for (int i = 0; i < 2; i++) {
+		const struct lrow *r = listed_find(&l, good[i]->id);
+
+		cr_expect(r && r->why[0] == '\0', "%s: got %s, want listed as "
+		    "good", good[i]->id, r ? r->why : "nothing");
+		if (r)
+			cr_expect(r->size == (i ? 14u : 3u) &&
+			    strcmp(r->rcpt, good[i]->rcpt[0].addr) == 0,
+			    "%s: size/rcpt got %llu/%s, want %u/%s",
+			    good[i]->id, (unsigned long long)r->size, r->rcpt,
+			    i ? 14u : 3u, good[i]->rcpt[0].addr);
+	}
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		const struct lrow *r = listed_find(&l, rows[i].id);
+		char want_name[64];
+
+		snprintf(want_name, sizeof(want_name), "%s.%s", rows[i].id,
+		    strcmp(rows[i].id, "Lorphan") == 0 ? "msg" : "env");
+		cr_expect(r != NULL, "%s: not reported", rows[i].id);
+		if (r == NULL)
+			continue;
+		cr_expect(strstr(r->why, rows[i].want) != NULL, "%s: reason "
+		    "got \"%s\", want one naming \"%s\"", rows[i].id, r->why,
+		    rows[i].want);
+		cr_expect_str_eq(r->name, want_name, "%s: entry name",
+		    rows[i].id);
+	}
+	cr_expect(listed_find(&l, "Lyoung") == NULL, "a young lone message "
+	    "was reported");
+	cr_expect(count_dir(&s, "corrupt") == 0 && exists(&s, "tmp",
+	    "leftover.data"), "the listing moved or swept something");
+
+	/* The scan then finds the same bad entries (and does move them). */
+	{
+		struct seen seen = { 0 };
+
+		cr_expect(scan(&s, &seen) == 2 && seen.nbad == NELEM(rows),
+		    "scan after the listing: loaded %zu, %zu bad, want 2, "
+		    "%zu", seen.n, seen.nbad, NELEM(rows));
+		seen_free(&seen);
+	}
+	free(before);
+	free(after);
+	for (int i = 0; i < 2; i++)
+		q_envelope_free(good[i]);
+	spool_close(&s);
+}
+
+/* vanish - queue/ID.env (and ID.msg when gone_msg_too) of each id in
+ * l->gone removed, as queue_remove does. */
+static void
+vanish(struct listed *l)
+{
+	char name[64], path[PATH_MAX];
+
+	for (size_t i = 0; i < NELEM(l->gone) && l->gone[i]; i++) {
+		snprintf(name, sizeof(name), "%s.env", l->gone[i]);
+		cr_assert(unlink(sub(l->sp, "queue", name, path,
+		    sizeof(path))) == 0, "unlink %s", path);
+		if (!l->gone_msg_too)
+			continue;
+		snprintf(name, sizeof(name), "%s.msg", l->gone[i]);
+		cr_assert(unlink(sub(l->sp, "queue", name, path,
+		    sizeof(path))) == 0, "unlink %s", path);
+	}
+}
+
+Test(queue, list_skips_vanished_entries)
+{
+	static const struct {
+		const char *desc;
+		bool msg_too;	/* the message goes too, or only the envelope
+				 * (a removal half done) */
+	} rows[] = {
+		{ "delivered: envelope and message removed", true },
+		{ "removal half done: envelope gone, message still there",
+		    false },
+	};
+
+	for (size_t k = 0; k < NELEM(rows); k++) {
+		struct spool s;
+		struct listed l = { 0 };
+		struct q_envelope *e[4];
+		char why[256] = "";
+
+		spool_open(&s);
+		for (int i = 0; i < 4; i++) {
+			e[i] = env_new("a@example.org", 1);
+			commit_ok(&s, "x\r\n", e[i]);
+		}
+		/* Read the directory, list the first, and then the second and
+		 * third vanish before they are opened. */
+		l.sp = &s;
+		l.after_id = e[0]->id;
+		l.after = vanish;
+		l.gone[0] = e[1]->id;
+		l.gone[1] = e[2]->id;
+		l.gone_msg_too = rows[k].msg_too;
+		cr_assert(queue_list(s.dir, listed_cb, &l, why, sizeof(why)),
+		    "%s: queue_list: %s", rows[k].desc, why);
+		cr_expect(l.n == 2 && strcmp(l.v[0].id, e[0]->id) == 0 &&
+		    strcmp(l.v[1].id, e[3]->id) == 0 && l.v[0].why[0] == '\0' &&
+		    l.v[1].why[0] == '\0', "%s: got %zu entries (%s %s, %s "
+		    "%s), want the first and the last, both good",
+		    rows[k].desc, l.n, l.n > 0 ? l.v[0].id : "-",
+		    l.n > 0 ? l.v[0].why : "", l.n > 1 ? l.v[1].id : "-",
+		    l.n > 1 ? l.v[1].why : "");
+		for (int i = 0; i < 4; i++)
+			q_envelope_free(e[i]);
+		spool_close(&s);
+	}
+}
+
+Test(queue, list_unreadable_spool)
+{
+	static const struct {
+		const char *desc;
+		const char *path;	/* under the spool; NULL: none given */
+		const char *want;
+	} rows[] = {
+		{ "no spool given", NULL, "no spool" },
+		{ "a spool that does not exist", "missing", "missing" },
+		{ "a directory without queue/", "bare", "bare/queue" },
+		{ "a file, not a directory", "file", "file" },
+	};
+	struct spool s;
+	char path[PATH_MAX], why[256];
+	struct listed l = { 0 };
+
+	spool_open(&s);
+	snprintf(path, sizeof(path), "%s/bare", s.dir);
+	cr_assert(mkdir(path, 0700) == 0);
+	put_raw(&s, "", "file", "x", 1);
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		why[0] = '\0';
+		if (rows[i].path)
+			snprintf(path, sizeof(path), "%s/%s", s.dir,
+			    rows[i].path);
+		cr_expect(!queue_list(rows[i].path ? path : NULL, listed_cb, &l,
+		    why, sizeof(why)), "%s: listed", rows[i].desc);
+		cr_expect(strstr(why, rows[i].want) != NULL, "%s: reason got "
+		    "\"%s\", want one naming \"%s\"", rows[i].desc, why,
+		    rows[i].want);
+	}
+	cr_expect(l.n == 0, "entries reported from an unreadable spool");
+	/* Nothing was made: no spool, no queue/ in the bare directory. */
+	cr_expect(!exists(&s, "", "missing") && !exists(&s, "bare", "queue"),
+	    "the listing created a directory");
 	spool_close(&s);
 }
 
