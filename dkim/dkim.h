@@ -534,6 +534,11 @@ bool dkim_digest_verify(EVP_PKEY *key, enum dkim_alg alg,
  */
 void dkim_crypto_forget(void);
 
+/* dkim_whyf - write a reason into a caller's (why, whylen) buffer, if
+ * there is one; the one helper every module uses for its reasons. */
+void dkim_whyf(char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* base64 without whitespace: encode to a NUL-terminated malloc'd string;
  * decode skips FWS and fails on anything else that is not base64. */
 char *dkim_b64_encode(const unsigned char *p, size_t n);

@@ -6,10 +6,6 @@
 
 #include "dkim.h"
 
-/* dkim_whyf - write a reason into a caller's buffer, if there is one. */
-void dkim_whyf(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 /* dkim_buf_space - room for n more bytes (NULL once the buffer failed);
  * dkim_buf_commit then counts the bytes actually written there. */
 char *dkim_buf_space(struct dkim_buf *b, size_t n);

@@ -44,13 +44,6 @@ struct listing {
 	struct bad_entry *bad;		/* owned, with --json */
 };
 
-static const char *const state_word[] = {
-	[Q_PENDING] = "pending",
-	[Q_DELIVERED] = "delivered",
-	[Q_FAILED] = "failed",
-	[Q_EXPIRED] = "expired",
-};
-
 /* put_text - peer text for a terminal: printable ASCII as it is but for
  * the backslash, every other byte as \xHH, so nothing can move the
  * cursor, end a line or pass for a field of its own. */
@@ -118,7 +111,7 @@ text_message(struct listing *L, const struct q_listing *e)
 
 		fputs("  to=<", stdout);
 		put_text(stdout, r->addr);
-		printf("> state=%s attempts=%u", state_word[r->state],
+		printf("> state=%s attempts=%u", queue_state_str(r->state),
 		    r->attempts);
 		if (r->state == Q_PENDING) {
 			if (r->next_retry <= L->now)
@@ -157,7 +150,7 @@ json_message(struct listing *L, const struct q_listing *e)
 		json_string(stdout, r->addr);
 		printf(",\"state\":\"%s\",\"attempts\":%u,\"next_retry\":%"
 		    PRId64 ",\"next_retry_in\":%" PRId64 ",\"last_reply\":",
-		    state_word[r->state], r->attempts, r->next_retry,
+		    queue_state_str(r->state), r->attempts, r->next_retry,
 		    r->next_retry > L->now ? r->next_retry - L->now : 0);
 		if (r->last_reply != NULL)
 			json_string(stdout, r->last_reply);

@@ -10,32 +10,16 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "dkim.h"
 #include "pidfile.h"
 
 #define PIDFILE_MAX	32		/* bytes of a pid file */
 #define CMDLINE_MAX	65536		/* bytes of /proc/PID/cmdline read */
-
-static void pwhy(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* pwhy - a reason, when the caller gave room for one. */
-static void
-pwhy(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
 
 /* read_small - at most max bytes of path into buf (not terminated);
  * the count, or -1 with errno. */
@@ -75,25 +59,25 @@ pidfile_read(const char *path, pid_t *pid, char *why, size_t whylen)
 
 	n = read_small(path, buf, sizeof(buf), O_NOFOLLOW | O_NONBLOCK);
 	if (n < 0) {
-		pwhy(why, whylen, "cannot read %s: %s", path, strerror(errno));
+		dkim_whyf(why, whylen, "cannot read %s: %s", path, strerror(errno));
 		return false;
 	}
 	if (n > PIDFILE_MAX) {
-		pwhy(why, whylen, "%s is not a pid file: longer than %d "
+		dkim_whyf(why, whylen, "%s is not a pid file: longer than %d "
 		    "bytes", path, PIDFILE_MAX);
 		return false;
 	}
 	if (n > 0 && buf[n - 1] == '\n')
 		n--;
 	if (n == 0 || buf[0] == '0') {
-		pwhy(why, whylen, "%s is not a pid file: %s", path, n == 0 ?
+		dkim_whyf(why, whylen, "%s is not a pid file: %s", path, n == 0 ?
 		    "empty" : "leading zero");
 		return false;
 	}
 	for (ssize_t i = 0; i < n; i++) {
 		if (buf[i] < '0' || buf[i] > '9' ||
 		    v > (INT_MAX - (buf[i] - '0')) / 10) {
-			pwhy(why, whylen, "%s is not a pid file: not one "
+			dkim_whyf(why, whylen, "%s is not a pid file: not one "
 			    "decimal number", path);
 			return false;
 		}
@@ -112,31 +96,31 @@ pidfile_is_serve(pid_t pid, char *why, size_t whylen)
 	const char *args[64];
 
 	if (pid <= 0) {
-		pwhy(why, whylen, "%ld is not a process id", (long)pid);
+		dkim_whyf(why, whylen, "%ld is not a process id", (long)pid);
 		return false;
 	}
 	if (kill(pid, 0) != 0 && errno == ESRCH) {
-		pwhy(why, whylen, "process %ld is gone", (long)pid);
+		dkim_whyf(why, whylen, "process %ld is gone", (long)pid);
 		return false;
 	}
 	if ((buf = malloc(CMDLINE_MAX + 1)) == NULL) {
-		pwhy(why, whylen, "out of memory");
+		dkim_whyf(why, whylen, "out of memory");
 		return false;
 	}
 	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
 	n = read_small(path, buf, CMDLINE_MAX, 0);
 	if (n < 0) {
 		if (errno == ENOENT)
-			pwhy(why, whylen, "process %ld is gone", (long)pid);
+			dkim_whyf(why, whylen, "process %ld is gone", (long)pid);
 		else
-			pwhy(why, whylen, "cannot check process %ld: %s",
+			dkim_whyf(why, whylen, "cannot check process %ld: %s",
 			    (long)pid, strerror(errno));
 		free(buf);
 		return false;
 	}
 	if (n == 0) {
 		/* A zombie, or a kernel thread: nothing to signal. */
-		pwhy(why, whylen, "process %ld is not arcrelay serve (it has "
+		dkim_whyf(why, whylen, "process %ld is not arcrelay serve (it has "
 		    "no command line: exited)", (long)pid);
 		free(buf);
 		return false;
@@ -156,7 +140,7 @@ pidfile_is_serve(pid_t pid, char *why, size_t whylen)
 			return true;
 		}
 	}
-	pwhy(why, whylen, "process %ld is not arcrelay serve", (long)pid);
+	dkim_whyf(why, whylen, "process %ld is not arcrelay serve", (long)pid);
 	free(buf);
 	return false;
 }
@@ -170,25 +154,25 @@ pidfile_write(const char *path, char *why, size_t whylen)
 	bool ok;
 
 	if (path == NULL || path[0] == '\0') {
-		pwhy(why, whylen, "no pid file given");
+		dkim_whyf(why, whylen, "no pid file given");
 		return false;
 	}
 	if (pidfile_read(path, &old, NULL, 0) && old != self &&
 	    pidfile_is_serve(old, NULL, 0)) {
-		pwhy(why, whylen, "arcrelay serve (pid %ld) already runs with "
+		dkim_whyf(why, whylen, "arcrelay serve (pid %ld) already runs with "
 		    "pid file %s", (long)old, path);
 		return false;
 	}
 	k = snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)self);
 	if (k < 0 || (size_t)k >= sizeof(tmp)) {
-		pwhy(why, whylen, "pid file name too long: %s", path);
+		dkim_whyf(why, whylen, "pid file name too long: %s", path);
 		return false;
 	}
 	(void)unlink(tmp);		/* our own leftover, same pid */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    0644);
 	if (fd < 0) {
-		pwhy(why, whylen, "cannot create %s: %s", tmp, strerror(errno));
+		dkim_whyf(why, whylen, "cannot create %s: %s", tmp, strerror(errno));
 		return false;
 	}
 	len = snprintf(line, sizeof(line), "%ld\n", (long)self);
@@ -196,7 +180,7 @@ pidfile_write(const char *path, char *why, size_t whylen)
 	if (close(fd) != 0)
 		ok = false;
 	if (!ok || rename(tmp, path) != 0) {
-		pwhy(why, whylen, "cannot write %s: %s", path, strerror(errno));
+		dkim_whyf(why, whylen, "cannot write %s: %s", path, strerror(errno));
 		(void)unlink(tmp);
 		return false;
 	}

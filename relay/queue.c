@@ -51,7 +51,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,25 +130,15 @@ static const char *const state_name[] = {
 };
 #define NSTATES (sizeof(state_name) / sizeof(state_name[0]))
 
+const char *
+queue_state_str(enum q_state st)
+{
+	return (size_t)st < NSTATES ? state_name[st] : "unknown";
+}
+
 /* Numbers the names of temp files and keeps ids made in one microsecond
  * apart; the only mutable state shared between threads. */
 static atomic_uint_fast32_t queue_seq;
-
-static void qwhy(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* qwhy - a reason, when the caller gave room for one. */
-static void
-qwhy(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
 
 /* ------------------------------------------------------------------ ids */
 
@@ -261,23 +250,23 @@ static bool
 env_check(const struct q_envelope *env, char *why, size_t whylen)
 {
 	if (!id_valid_str(env->id)) {
-		qwhy(why, whylen, "envelope id is not 1-%d of [0-9A-Za-z]",
+		dkim_whyf(why, whylen, "envelope id is not 1-%d of [0-9A-Za-z]",
 		    QUEUE_ID_MAX - 1);
 		return false;
 	}
 	if (env->sender == NULL ||
 	    strnlen(env->sender, ENV_MAX_ADDR + 1) > ENV_MAX_ADDR) {
-		qwhy(why, whylen, "sender is missing or longer than %u bytes",
+		dkim_whyf(why, whylen, "sender is missing or longer than %u bytes",
 		    ENV_MAX_ADDR);
 		return false;
 	}
 	if (env->nrcpt == 0 || env->nrcpt > ENV_MAX_RCPT || env->rcpt == NULL) {
-		qwhy(why, whylen, "%zu recipients (want 1-%u)", env->nrcpt,
+		dkim_whyf(why, whylen, "%zu recipients (want 1-%u)", env->nrcpt,
 		    ENV_MAX_RCPT);
 		return false;
 	}
 	if (env->first_seen < 0) {
-		qwhy(why, whylen, "first_seen is negative");
+		dkim_whyf(why, whylen, "first_seen is negative");
 		return false;
 	}
 	for (size_t i = 0; i < env->nrcpt; i++) {
@@ -285,23 +274,23 @@ env_check(const struct q_envelope *env, char *why, size_t whylen)
 
 		if (r->addr == NULL || r->addr[0] == '\0' ||
 		    strnlen(r->addr, ENV_MAX_ADDR + 1) > ENV_MAX_ADDR) {
-			qwhy(why, whylen, "recipient %zu: address missing, "
+			dkim_whyf(why, whylen, "recipient %zu: address missing, "
 			    "empty or longer than %u bytes", i, ENV_MAX_ADDR);
 			return false;
 		}
 		if ((unsigned)r->state >= NSTATES) {
-			qwhy(why, whylen, "recipient %zu: state %d unknown", i,
+			dkim_whyf(why, whylen, "recipient %zu: state %d unknown", i,
 			    (int)r->state);
 			return false;
 		}
 		if (r->next_retry < 0) {
-			qwhy(why, whylen, "recipient %zu: next_retry negative",
+			dkim_whyf(why, whylen, "recipient %zu: next_retry negative",
 			    i);
 			return false;
 		}
 		if (r->last_reply != NULL &&
 		    strnlen(r->last_reply, ENV_MAX_REPLY + 1) > ENV_MAX_REPLY) {
-			qwhy(why, whylen, "recipient %zu: reply longer than %u "
+			dkim_whyf(why, whylen, "recipient %zu: reply longer than %u "
 			    "bytes", i, ENV_MAX_REPLY);
 			return false;
 		}
@@ -338,14 +327,14 @@ env_format(const struct q_envelope *env, size_t *len, char *why,
 	}
 	if (b.failed || !sha256(b.p, b.len, md)) {
 		dkim_buf_free(&b);
-		qwhy(why, whylen, "envelope too large or out of memory");
+		dkim_whyf(why, whylen, "envelope too large or out of memory");
 		return NULL;
 	}
 	hex_lower(md, sizeof(md), hex);
 	dkim_buf_addf(&b, "sha256 %s\n", hex);
 	if (b.failed) {
 		dkim_buf_free(&b);
-		qwhy(why, whylen, "envelope too large or out of memory");
+		dkim_whyf(why, whylen, "envelope too large or out of memory");
 		return NULL;
 	}
 	return dkim_buf_take(&b, len);
@@ -525,15 +514,15 @@ env_parse(const char *p, size_t n, char *why, size_t whylen)
 	uint64_t v;
 
 	if (n == 0) {
-		qwhy(why, whylen, "empty file");
+		dkim_whyf(why, whylen, "empty file");
 		return NULL;
 	}
 	if (n > ENV_MAX_FILE) {
-		qwhy(why, whylen, "larger than %u bytes", ENV_MAX_FILE);
+		dkim_whyf(why, whylen, "larger than %u bytes", ENV_MAX_FILE);
 		return NULL;
 	}
 	if (p[n - 1] != '\n') {
-		qwhy(why, whylen, "truncated: no final newline");
+		dkim_whyf(why, whylen, "truncated: no final newline");
 		return NULL;
 	}
 
@@ -542,25 +531,25 @@ env_parse(const char *p, size_t n, char *why, size_t whylen)
 	while (body > 0 && p[body - 1] != '\n')
 		body--;
 	if (!keyword(p + body, n - 1 - body, "sha256", &vp, &vn) || vn != 64) {
-		qwhy(why, whylen, "truncated: no sha256 line at the end");
+		dkim_whyf(why, whylen, "truncated: no sha256 line at the end");
 		return NULL;
 	}
 	for (size_t i = 0; i < 32; i++) {
 		int hi = hexval(vp[2 * i], 'a'), lo = hexval(vp[2 * i + 1], 'a');
 
 		if (hi < 0 || lo < 0) {
-			qwhy(why, whylen, "sha256 line is not 64 lowercase hex "
+			dkim_whyf(why, whylen, "sha256 line is not 64 lowercase hex "
 			    "digits");
 			return NULL;
 		}
 		want[i] = (unsigned char)(hi << 4 | lo);
 	}
 	if (!sha256(p, body, md)) {
-		qwhy(why, whylen, "cannot compute sha256");
+		dkim_whyf(why, whylen, "cannot compute sha256");
 		return NULL;
 	}
 	if (memcmp(md, want, sizeof(md)) != 0) {
-		qwhy(why, whylen, "checksum mismatch");
+		dkim_whyf(why, whylen, "checksum mismatch");
 		return NULL;
 	}
 
@@ -568,7 +557,7 @@ env_parse(const char *p, size_t n, char *why, size_t whylen)
 	c.end = p + body;
 	c.line = 0;
 	if ((env = calloc(1, sizeof(*env))) == NULL) {
-		qwhy(why, whylen, "out of memory");
+		dkim_whyf(why, whylen, "out of memory");
 		return NULL;
 	}
 
@@ -701,7 +690,7 @@ env_parse(const char *p, size_t n, char *why, size_t whylen)
 	return env;
 
 fail:
-	qwhy(why, whylen, "line %u: %s", c.line, err ? err : "malformed");
+	dkim_whyf(why, whylen, "line %u: %s", c.line, err ? err : "malformed");
 	q_envelope_free(env);
 	return NULL;
 }
@@ -999,7 +988,7 @@ qfile_write(struct queue *q, struct qfile *f, enum spare_kind kind,
 		f->fd = openat(q->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC, 0600);
 		if (f->fd < 0) {
-			qwhy(why, whylen, "cannot create tmp/%s: %s", name,
+			dkim_whyf(why, whylen, "cannot create tmp/%s: %s", name,
 			    strerror(errno));
 			return false;
 		}
@@ -1010,7 +999,7 @@ qfile_write(struct queue *q, struct qfile *f, enum spare_kind kind,
 	if (!pwrite_all(f->fd, p, n) ||
 	    (f->size > (off_t)n && ftruncate(f->fd, (off_t)n) != 0)) {
 		e = errno;
-		qwhy(why, whylen, "cannot write tmp/%s: %s", f->tmp,
+		dkim_whyf(why, whylen, "cannot write tmp/%s: %s", f->tmp,
 		    strerror(e));
 		qfile_drop(q, f);
 		return false;
@@ -1047,7 +1036,7 @@ qfile_sync(struct queue *q, struct qfile *f, char *why, size_t whylen)
 	if (fdatasync(f->fd) != 0 || close(f->fd) != 0) {
 		e = errno;
 		f->fd = -1;	/* closed, or past hope: drop it either way */
-		qwhy(why, whylen, "cannot write tmp/%s: %s", f->tmp,
+		dkim_whyf(why, whylen, "cannot write tmp/%s: %s", f->tmp,
 		    strerror(e));
 		qfile_drop(q, f);
 		return false;
@@ -1063,7 +1052,7 @@ qfile_install(struct queue *q, struct qfile *f, const char *final,
     char *why, size_t whylen)
 {
 	if (renameat(q->tmpfd, f->tmp, q->qfd, final) != 0) {
-		qwhy(why, whylen, "cannot rename tmp/%s to queue/%s: %s",
+		dkim_whyf(why, whylen, "cannot rename tmp/%s to queue/%s: %s",
 		    f->tmp, final, strerror(errno));
 		qfile_drop(q, f);
 		return false;
@@ -1086,23 +1075,23 @@ read_at(int dirfd, const char *name, size_t max, size_t *lenp,
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
 	    O_NONBLOCK);
 	if (fd < 0) {
-		qwhy(why, whylen, "cannot open: %s", strerror(errno));
+		dkim_whyf(why, whylen, "cannot open: %s", strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		qwhy(why, whylen, "not a regular file");
+		dkim_whyf(why, whylen, "not a regular file");
 		return NULL;
 	}
 	if ((uint64_t)st.st_size > max) {
 		close(fd);
-		qwhy(why, whylen, "larger than %zu bytes", max);
+		dkim_whyf(why, whylen, "larger than %zu bytes", max);
 		return NULL;
 	}
 	size = (size_t)st.st_size;
 	if ((buf = malloc(size + 1)) == NULL) {
 		close(fd);
-		qwhy(why, whylen, "out of memory");
+		dkim_whyf(why, whylen, "out of memory");
 		return NULL;
 	}
 	while (got < size) {
@@ -1111,7 +1100,7 @@ read_at(int dirfd, const char *name, size_t max, size_t *lenp,
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			qwhy(why, whylen, "%s", r < 0 ? strerror(errno) :
+			dkim_whyf(why, whylen, "%s", r < 0 ? strerror(errno) :
 			    "file shrank while read");
 			free(buf);
 			close(fd);
@@ -1133,13 +1122,13 @@ open_dir_at(int at, const char *name, char *why, size_t whylen)
 	int fd;
 
 	if (mkdirat(at, name, 0700) != 0 && errno != EEXIST) {
-		qwhy(why, whylen, "cannot create %s: %s", name,
+		dkim_whyf(why, whylen, "cannot create %s: %s", name,
 		    strerror(errno));
 		return -1;
 	}
 	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		qwhy(why, whylen, "cannot open %s: %s", name, strerror(errno));
+		dkim_whyf(why, whylen, "cannot open %s: %s", name, strerror(errno));
 	return fd;
 }
 
@@ -1152,27 +1141,27 @@ queue_open(const char *spool, char *why, size_t whylen)
 	int sfd;
 
 	if (spool == NULL || spool[0] == '\0') {
-		qwhy(why, whylen, "no spool directory given");
+		dkim_whyf(why, whylen, "no spool directory given");
 		return NULL;
 	}
 	if ((q = calloc(1, sizeof(*q))) == NULL ||
 	    (q->spool = strdup(spool)) == NULL) {
 		free(q);
-		qwhy(why, whylen, "out of memory");
+		dkim_whyf(why, whylen, "out of memory");
 		return NULL;
 	}
 	q->tmpfd = q->qfd = q->cfd = -1;
 	if (pthread_mutex_init(&q->ds.mu, NULL) != 0) {
 		free(q->spool);
 		free(q);
-		qwhy(why, whylen, "cannot create a mutex");
+		dkim_whyf(why, whylen, "cannot create a mutex");
 		return NULL;
 	}
 	if (pthread_cond_init(&q->ds.cv, NULL) != 0) {
 		pthread_mutex_destroy(&q->ds.mu);
 		free(q->spool);
 		free(q);
-		qwhy(why, whylen, "cannot create a condition variable");
+		dkim_whyf(why, whylen, "cannot create a condition variable");
 		return NULL;
 	}
 	q->ds_init = true;
@@ -1185,7 +1174,7 @@ queue_open(const char *spool, char *why, size_t whylen)
 		q->cfd = open_dir_at(sfd, "corrupt", why, whylen);
 	/* New directories must survive a crash as well as the files in them. */
 	if (q->cfd >= 0 && fsync(sfd) != 0) {
-		qwhy(why, whylen, "cannot fsync %s: %s", spool, strerror(errno));
+		dkim_whyf(why, whylen, "cannot fsync %s: %s", spool, strerror(errno));
 		close(q->cfd);
 		q->cfd = -1;
 	}
@@ -1295,7 +1284,7 @@ queue_commit(struct queue *q, const char *data, size_t len,
 		goto out;
 	}
 	if ((err = dir_sync(q, ticket)) != 0) {
-		qwhy(why, whylen, "cannot fsync queue/: %s", strerror(err));
+		dkim_whyf(why, whylen, "cannot fsync queue/: %s", strerror(err));
 		ticket = ds_ticket(q);
 		unlinkat(q->qfd, fenv, 0);
 		unlinkat(q->qfd, fmsg, 0);
@@ -1329,7 +1318,7 @@ queue_update(struct queue *q, const struct q_envelope *env, char *why,
 	snprintf(fenv, sizeof(fenv), "%s.env", env->id);
 	/* An update must not bring a removed message's envelope back. */
 	if (fstatat(q->qfd, fenv, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-		qwhy(why, whylen, "%s is not queued: %s", env->id,
+		dkim_whyf(why, whylen, "%s is not queued: %s", env->id,
 		    strerror(errno));
 		goto out;
 	}
@@ -1340,7 +1329,7 @@ queue_update(struct queue *q, const struct q_envelope *env, char *why,
 	if (!qfile_install(q, &f, fenv, why, whylen))
 		goto out;
 	if ((err = dir_sync(q, ticket)) != 0) {
-		qwhy(why, whylen, "cannot fsync queue/: %s", strerror(err));
+		dkim_whyf(why, whylen, "cannot fsync queue/: %s", strerror(err));
 		goto out;
 	}
 	ok = true;
@@ -1600,7 +1589,7 @@ entry_load(int qfd, const char *id, struct q_envelope **envp,
 		if (env != NULL && strcmp(env->id, id) != 0) {
 			q_envelope_free(env);
 			env = NULL;
-			qwhy(why, whylen, "id record does not match the file "
+			dkim_whyf(why, whylen, "id record does not match the file "
 			    "name");
 		}
 		/* The message is looked up now, not taken from the listing:
@@ -1609,7 +1598,7 @@ entry_load(int qfd, const char *id, struct q_envelope **envp,
 		    AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(msgst->st_mode))) {
 			q_envelope_free(env);
 			env = NULL;
-			qwhy(why, whylen, "message file missing");
+			dkim_whyf(why, whylen, "message file missing");
 		}
 		if (env != NULL) {
 			*envp = env;
@@ -1716,17 +1705,17 @@ queue_list(const char *spool, queue_list_fn fn, void *arg, char *why,
 	int sfd, qfd;
 
 	if (spool == NULL || spool[0] == '\0') {
-		qwhy(why, whylen, "no spool directory given");
+		dkim_whyf(why, whylen, "no spool directory given");
 		return false;
 	}
 	if ((sfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		qwhy(why, whylen, "cannot open %s: %s", spool, strerror(errno));
+		dkim_whyf(why, whylen, "cannot open %s: %s", spool, strerror(errno));
 		return false;
 	}
 	qfd = openat(sfd, "queue", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	close(sfd);
 	if (qfd < 0) {
-		qwhy(why, whylen, "cannot open %s/queue: %s", spool,
+		dkim_whyf(why, whylen, "cannot open %s/queue: %s", spool,
 		    strerror(errno));
 		return false;
 	}

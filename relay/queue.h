@@ -114,6 +114,10 @@ bool queue_list(const char *spool, queue_list_fn fn, void *arg, char *why,
  */
 size_t queue_sweep_orphans(struct queue *q);
 
+/* queue_state_str - "pending", "delivered", "failed" or "expired": the
+ * word the envelope file and the listing use for a state. */
+const char *queue_state_str(enum q_state st);
+
 void q_envelope_free(struct q_envelope *env);
 
 #endif
