@@ -98,6 +98,17 @@ dkim_hex_digit(char c)
 	return -1;
 }
 
+size_t
+dkim_qp_line(const char *p, size_t s, size_t e, bool *soft)
+{
+	if (e > s && p[e - 1] == '\r')
+		e--;
+	while (e > s && (p[e - 1] == ' ' || p[e - 1] == '\t'))
+		e--;
+	*soft = e > s && p[e - 1] == '=';
+	return *soft ? e - 1 : e;
+}
+
 /*
  * Line by line: white space at the end of a line is transport padding and
  * goes, a '=' then left at the end is a soft line break, "=XX" is one
@@ -120,14 +131,7 @@ dkim_qp_decode(const char *p, size_t n, size_t *outlen, size_t *bad_line)
 		line++;
 		nl = memchr(p + s, '\n', n - s);
 		e = nl != NULL ? (size_t)(nl - p) : n;
-		end = e;
-		if (end > s && p[end - 1] == '\r')
-			end--;
-		while (end > s && (p[end - 1] == ' ' || p[end - 1] == '\t'))
-			end--;
-		soft = end > s && p[end - 1] == '=';
-		if (soft)
-			end--;
+		end = dkim_qp_line(p, s, e, &soft);
 		for (i = s; i < end; i++) {
 			if (p[i] != '=') {
 				o[k++] = p[i];

@@ -545,6 +545,14 @@ char *dkim_b64_encode(const unsigned char *p, size_t n);
 unsigned char *dkim_b64_decode(const char *p, size_t n, size_t *outlen);
 
 /*
+ * dkim_qp_line - the encoded octets of one quoted-printable line p[s, e)
+ * (e at its LF or the end) end where the returned offset says: a CR, the
+ * white space of transport padding and a soft break's '=' (then *soft)
+ * are not part of them (RFC 2045 §6.7 (3), (5)).
+ */
+size_t dkim_qp_line(const char *p, size_t s, size_t e, bool *soft);
+
+/*
  * dkim_qp_decode - MIME quoted-printable (RFC 2045 §6.7) decoded into a
  * new buffer (malloc'd, at most n octets, not NUL-terminated): padding at
  * line ends dropped, soft line breaks joined, "=XX" in either case (§6.7

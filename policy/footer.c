@@ -407,14 +407,7 @@ fline_qp_last(struct fline *l, const char *p, size_t n)
 	while (s < n) {
 		for (e = s; e < n && p[e] != '\n'; e++)
 			;
-		end = e;
-		if (end > s && p[end - 1] == '\r')
-			end--;
-		while (end > s && (p[end - 1] == ' ' || p[end - 1] == '\t'))
-			end--;
-		soft = end > s && p[end - 1] == '=';
-		if (soft)
-			end--;
+		end = dkim_qp_line(p, s, e, &soft);
 		if (ended)
 			fline_reset(l);
 		for (i = s; i < end; i++) {
