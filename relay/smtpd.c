@@ -1835,11 +1835,11 @@ refuse_conn(evutil_socket_t fd, const char *addr, const char *why,
 }
 
 /*
- * smtpd_attach - see smtpd.h: the session limits, then a session in
- * S_INIT. Every refusal closes fd.
+ * session_start - a connected, non-blocking fd: the session limits, then
+ * a session in S_INIT. Every refusal closes fd.
  */
-void
-smtpd_attach(struct smtpd *srv, int fd, const struct sockaddr *sa,
+static void
+session_start(struct smtpd *srv, int fd, const struct sockaddr *sa,
     socklen_t salen)
 {
 	struct session *s;
@@ -1849,10 +1849,6 @@ smtpd_attach(struct smtpd *srv, int fd, const struct sockaddr *sa,
 	struct timespec ts;
 
 	client_addr(sa, salen, addr, sizeof(addr), &loopback);
-	if (evutil_make_socket_nonblocking(fd) != 0) {
-		evutil_closesocket(fd);
-		return;
-	}
 	if (srv->nsessions >= srv->cfg.max_sessions) {
 		refuse_conn(fd, addr, "max_sessions",
 		    "421 4.7.0 too many sessions, try again later\r\n");
@@ -1913,13 +1909,26 @@ smtpd_attach(struct smtpd *srv, int fd, const struct sockaddr *sa,
 	arm_timer_ms(s, (long long)srv->cfg.idle_timeout * 1000);
 }
 
-/* accept_cb - a new connection from a listener. */
+/* smtpd_attach - see smtpd.h. */
+void
+smtpd_attach(struct smtpd *srv, int fd, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	if (evutil_make_socket_nonblocking(fd) != 0) {
+		evutil_closesocket(fd);
+		return;
+	}
+	session_start(srv, fd, sa, salen);
+}
+
+/* accept_cb - a new connection from a listener (already non-blocking:
+ * evconnlistener accepts that way). */
 static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
 	(void)l;
-	smtpd_attach(arg, fd, sa, (socklen_t)salen);
+	session_start(arg, fd, sa, (socklen_t)salen);
 }
 
 /* ---- the server ------------------------------------------------------ */
