@@ -17,6 +17,7 @@
  * Untrusted input: the whole body. Nothing here allocates per byte or
  * recurses; memory is one fixed struct per canonicalizer.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,13 @@ is_wsp(char c)
 }
 
 /* ------------------------------------------------------------- headers */
+
+/* What relaxed header canonicalization does with each octet of a value. */
+enum { HC_OTHER = 0, HC_WSP, HC_LINE };
+
+static const unsigned char hdr_class[256] = {
+	[' '] = HC_WSP, ['\t'] = HC_WSP, ['\r'] = HC_LINE, ['\n'] = HC_LINE,
+};
 
 bool
 dkim_canon_header(enum dkim_canon c, const char *raw, size_t len,
@@ -68,18 +76,26 @@ dkim_canon_header(enum dkim_canon c, const char *raw, size_t len,
 		o[n++] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
 	}
 	o[n++] = ':';
-	for (v = colon < end ? colon + 1 : end; v < end; v++) {
-		if (*v == '\r' || *v == '\n')
-			continue;		/* unfold */
-		if (is_wsp(*v)) {
-			space = started;
+	v = colon < end ? colon + 1 : end;
+	while (v < end) {
+		unsigned char k = hdr_class[(unsigned char)*v];
+
+		if (k == HC_OTHER) {
+			/* A run of ordinary octets, after one SP if WSP
+			 * separated it from the previous run. */
+			if (space)
+				o[n++] = ' ';
+			space = false;
+			started = true;
+			do
+				o[n++] = *v++;
+			while (v < end &&
+			    hdr_class[(unsigned char)*v] == HC_OTHER);
 			continue;
 		}
-		if (space)
-			o[n++] = ' ';
-		space = false;
-		started = true;
-		o[n++] = *v;
+		if (k == HC_WSP)
+			space = started;
+		v++;			/* CR and LF: unfold */
 	}
 	if (with_crlf) {
 		o[n++] = '\r';
@@ -309,8 +325,10 @@ dkim_bodycanon_new(enum dkim_canon c, int64_t limit, dkim_sink_fn sink,
 {
 	struct dkim_bodycanon *bc;
 
-	if (sink == NULL || (bc = calloc(1, sizeof(*bc))) == NULL)
+	if (sink == NULL || (bc = malloc(sizeof(*bc))) == NULL)
 		return NULL;
+	/* The output buffer needs no clearing: only out[0, olen) is read. */
+	memset(bc, 0, offsetof(struct dkim_bodycanon, out));
 	bc->c = c;
 	bc->limit = limit;
 	bc->sink = sink;

@@ -103,7 +103,10 @@ dkim_tags_parse(const char *p, size_t n, struct dkim_taglist *out,
 		vend = i;
 		while (i < n && p[i] != ';') {
 			if (is_valchar((unsigned char)p[i])) {
-				i++;
+				do
+					i++;
+				while (i < n &&
+				    is_valchar((unsigned char)p[i]));
 				vend = i;
 			} else if (is_wsp(p[i]) || p[i] == '\r' ||
 			    p[i] == '\n') {

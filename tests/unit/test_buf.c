@@ -134,6 +134,55 @@ Test(buf, base64_decode_fws_and_errors)
 	}
 }
 
+/*
+ * Whole groups of four are decoded at once and everything else byte by
+ * byte; the two must agree wherever a group boundary falls. For every
+ * offset of a 48-byte value's encoding: FWS inserted there is skipped, a
+ * stray byte there is refused, and '=' there is refused unless it is
+ * padding at the end.
+ */
+Test(buf, base64_decode_every_offset)
+{
+	static const char *fws[] = { " ", "\t", "\r\n ", "  \r\n\t" };
+	unsigned char raw[48];
+	char *enc, in[128];
+	size_t elen, i, f, n;
+	unsigned char *dec;
+
+	for (i = 0; i < sizeof(raw); i++)
+		raw[i] = (unsigned char)(i * 37 + 11);
+	enc = dkim_b64_encode(raw, sizeof(raw) - 1);	/* ends in "=" */
+	cr_assert(enc != NULL);
+	elen = strlen(enc);
+	for (i = 0; i <= elen; i++) {
+		for (f = 0; f < NELEM(fws); f++) {
+			snprintf(in, sizeof(in), "%.*s%s%s", (int)i, enc,
+			    fws[f], enc + i);
+			dec = dkim_b64_decode(in, strlen(in), &n);
+			cr_expect(dec != NULL && n == sizeof(raw) - 1 &&
+			    memcmp(dec, raw, n) == 0, "FWS \"%s\" at offset "
+			    "%zu: got %s, want the 47 bytes", escs(fws[f]), i,
+			    dec ? "other bytes" : "failure");
+			free(dec);
+		}
+		if (i == elen)
+			break;
+		snprintf(in, sizeof(in), "%s", enc);
+		in[i] = '!';
+		dec = dkim_b64_decode(in, elen, &n);
+		cr_expect(dec == NULL, "'!' at offset %zu: got %zu bytes, "
+		    "want failure", i, n);
+		free(dec);
+		in[i] = '=';
+		dec = dkim_b64_decode(in, elen, &n);
+		cr_expect((dec != NULL) == (i >= elen - 2), "'=' at offset "
+		    "%zu of %zu: got %s, want %s", i, elen, dec ? "success" :
+		    "failure", i >= elen - 2 ? "success" : "failure");
+		free(dec);
+	}
+	free(enc);
+}
+
 Test(buf, qp_decode)
 {
 	static const struct {
