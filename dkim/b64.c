@@ -42,16 +42,14 @@ static const unsigned char b64_val[256] = {
  * the character-by-character path takes over at the first FWS, '=' or
  * stray byte, so both paths accept exactly the same inputs.
  */
-unsigned char *
-dkim_b64_decode(const char *p, size_t n, size_t *outlen)
+bool
+dkim_b64_decode_into(const char *p, size_t n, unsigned char *out,
+    size_t *outlen)
 {
-	unsigned char *out;
 	size_t i, o = 0, pad = 0;
 	uint32_t acc = 0;
 	unsigned k = 0;		/* characters in the current group */
 
-	if (n > (size_t)1 << 30 || (out = malloc(n / 4 * 3 + 3)) == NULL)
-		return NULL;
 	for (i = 0; i < n; i++) {
 		unsigned char c;
 		int v;
@@ -78,7 +76,7 @@ dkim_b64_decode(const char *p, size_t n, size_t *outlen)
 			continue;
 		if (c == '=') {
 			if (k < 2 || ++pad > 2)
-				goto bad;
+				return false;
 			acc <<= 6;
 			if (++k == 4) {
 				out[o++] = (unsigned char)(acc >> 16);
@@ -89,7 +87,7 @@ dkim_b64_decode(const char *p, size_t n, size_t *outlen)
 			continue;
 		}
 		if (pad > 0 || (v = b64_val[c]) == 0)
-			goto bad;
+			return false;
 		acc = acc << 6 | (uint32_t)(v - 1);
 		if (++k == 4) {
 			out[o++] = (unsigned char)(acc >> 16);
@@ -99,12 +97,24 @@ dkim_b64_decode(const char *p, size_t n, size_t *outlen)
 		}
 	}
 	if (k != 0)
-		goto bad;
+		return false;
 	*outlen = o;
+	return true;
+}
+
+unsigned char *
+dkim_b64_decode(const char *p, size_t n, size_t *outlen)
+{
+	unsigned char *out;
+
+	if (n > (size_t)1 << 30 || (out = malloc(DKIM_B64_DECODED_MAX(n))) ==
+	    NULL)
+		return NULL;
+	if (!dkim_b64_decode_into(p, n, out, outlen)) {
+		free(out);
+		return NULL;
+	}
 	return out;
-bad:
-	free(out);
-	return NULL;
 }
 
 int

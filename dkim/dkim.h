@@ -236,6 +236,8 @@ enum dkim_sig_kind {
 
 enum dkim_cv { DKIM_CV_NONE = 0, DKIM_CV_PASS, DKIM_CV_FAIL };
 
+/* A parsed signature is one allocation: "owned" members below live in
+ * the same block and go with dkim_sig_free. */
 struct dkim_sig {
 	enum dkim_sig_kind kind;
 	enum dkim_alg alg;
@@ -543,6 +545,12 @@ void dkim_whyf(char *why, size_t whylen, const char *fmt, ...)
  * decode skips FWS and fails on anything else that is not base64. */
 char *dkim_b64_encode(const unsigned char *p, size_t n);
 unsigned char *dkim_b64_decode(const char *p, size_t n, size_t *outlen);
+/* The most octets n characters of base64 can decode to. */
+#define DKIM_B64_DECODED_MAX(n) ((n) / 4 * 3 + 3)
+/* dkim_b64_decode_into - the same into out, which has room for
+ * DKIM_B64_DECODED_MAX(n) octets; false on bad base64. */
+bool dkim_b64_decode_into(const char *p, size_t n, unsigned char *out,
+    size_t *outlen);
 
 /*
  * dkim_qp_line - the encoded octets of one quoted-printable line p[s, e)

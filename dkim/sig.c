@@ -110,17 +110,77 @@ is_fws(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* parse_h - the colon-separated field names of h=, FWS trimmed. */
-static enum dkim_status
-parse_h(const char *p, size_t n, struct dkim_sig *s, bool skip_empty,
-    char *why, size_t whylen)
+/*
+ * A parsed signature is one allocation: the struct, then the h= pointer
+ * array, then every string and decoded value, carved off in order. Each
+ * is a copy or a decoding of one tag's value, so twice the length of all
+ * values bounds the whole (sig_size); freeing is one free().
+ */
+struct arena {
+	char *p;
+	size_t left;
+};
+
+static void *
+arena_take(struct arena *a, size_t n)
 {
-	size_t pos = 0, cap = 0, len, k;
+	void *r = a->p;
+
+	if (n > a->left)
+		return NULL;	/* sig_size is wrong: fail, never overrun */
+	a->p += n;
+	a->left -= n;
+	return r;
+}
+
+static char *
+arena_strndup(struct arena *a, const char *p, size_t n)
+{
+	char *s = arena_take(a, n + 1);
+
+	if (s != NULL) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+/* h_slots - room for the names of h=: one more than its colons. */
+static size_t
+h_slots(const struct dkim_tag *h)
+{
+	size_t k, n = 1;
+
+	for (k = 0; h != NULL && k < h->value_len; k++)
+		n += h->value[k] == ':';
+	return n;
+}
+
+/*
+ * sig_size - the octets of one allocation for tl's signature. Per tag at
+ * most two values' worth: b= keeps its text and its decoding, d= its copy
+ * and the default i= "@d"; every other tag one copy or decoding.
+ */
+static size_t
+sig_size(const struct dkim_taglist *tl, size_t slots)
+{
+	size_t k, n = sizeof(struct dkim_sig) + slots * sizeof(char *) + 16;
+
+	for (k = 0; k < tl->n; k++)
+		n += 2 * tl->tags[k].value_len + 8;
+	return n;
+}
+
+/* parse_h - the colon-separated field names of h=, FWS trimmed, into
+ * s->h (room for slots names). */
+static enum dkim_status
+parse_h(const char *p, size_t n, struct dkim_sig *s, struct arena *a,
+    size_t slots, bool skip_empty, char *why, size_t whylen)
+{
+	size_t pos = 0, len, k;
 	const char *it;
 
 	while (dkim_list_next(p, n, &pos, &it, &len)) {
-		char **nh;
-
 		if (len == 0 && skip_empty)
 			continue;
 		if (len == 0) {
@@ -141,31 +201,31 @@ parse_h(const char *p, size_t n, struct dkim_sig *s, bool skip_empty,
 			    DKIM_MAX_H);
 			return DKIM_E_SYNTAX;
 		}
-		if (s->nh == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((nh = realloc(s->h, cap * sizeof(*nh))) == NULL)
-				return DKIM_E_NOMEM;
-			s->h = nh;
-		}
-		if ((s->h[s->nh] = dkim_strndup(it, len)) == NULL)
+		if (s->nh == slots ||
+		    (s->h[s->nh] = arena_strndup(a, it, len)) == NULL)
 			return DKIM_E_NOMEM;
 		s->nh++;
 	}
 	return DKIM_OK;
 }
 
+/* take_b64 - decode t's value into the arena; false on bad base64 or
+ * when the arena is short (*nomem). */
 static bool
-take_b64(const struct dkim_tag *t, unsigned char **out, size_t *outlen)
+take_b64(struct arena *a, const struct dkim_tag *t, unsigned char **out,
+    size_t *outlen, bool *nomem)
 {
-	return (*out = dkim_b64_decode(t->value, t->value_len, outlen)) !=
-	    NULL;
+	*out = arena_take(a, DKIM_B64_DECODED_MAX(t->value_len));
+	*nomem = *out == NULL;
+	return *out != NULL && dkim_b64_decode_into(t->value, t->value_len,
+	    *out, outlen);
 }
 
 /* strip_fws - copy of a value with all FWS removed (b= text). */
 static char *
-strip_fws(const char *p, size_t n)
+strip_fws(struct arena *a, const char *p, size_t n)
 {
-	char *s = malloc(n + 1);
+	char *s = arena_take(a, n + 1);
 	size_t i, o = 0;
 
 	if (s == NULL)
@@ -205,15 +265,23 @@ dkim_sig_from_tags(const struct dkim_field *f, enum dkim_sig_kind kind,
 	const struct dkim_tag *t;
 	const struct kind_rules *r;
 	struct dkim_sig *s;
-	size_t k;
+	struct arena a;
+	size_t k, slots, size;
 	enum dkim_status st;
 	uint64_t u;
+	bool nomem;
 
 	*out = NULL;
 	if ((unsigned)kind > DKIM_SIG_ARC_SEAL)
 		return DKIM_E_ARG;
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	slots = h_slots(dkim_tags_get(tl, "h"));
+	size = sig_size(tl, slots);
+	if ((s = malloc(size)) == NULL)
 		return DKIM_E_NOMEM;
+	memset(s, 0, sizeof(*s));
+	s->h = (char **)(void *)(s + 1);
+	a.p = (char *)(s->h + slots);
+	a.left = size - sizeof(*s) - slots * sizeof(char *);
 	s->kind = kind;
 	r = &rules[kind];
 	st = DKIM_OK;
@@ -234,7 +302,7 @@ dkim_sig_from_tags(const struct dkim_field *f, enum dkim_sig_kind kind,
 	}
 
 	t = dkim_tags_get(tl, "a");
-	if ((s->alg_text = dkim_strndup(t->value, t->value_len)) == NULL)
+	if ((s->alg_text = arena_strndup(&a, t->value, t->value_len)) == NULL)
 		NOMEM();
 	if (!dkim_alg_parse(t->value, t->value_len, &s->alg))
 		FAIL("unsupported algorithm a=%.*s",
@@ -245,21 +313,24 @@ dkim_sig_from_tags(const struct dkim_field *f, enum dkim_sig_kind kind,
 	if (!dkim_valid_domain(t->value, t->value_len) ||
 	    memchr(t->value, '.', t->value_len) == NULL)
 		FAIL("bad domain in d=");
-	if ((s->d = dkim_strndup(t->value, t->value_len)) == NULL)
+	if ((s->d = arena_strndup(&a, t->value, t->value_len)) == NULL)
 		NOMEM();
 
 	t = dkim_tags_get(tl, "s");
 	if (!dkim_valid_domain(t->value, t->value_len))
 		FAIL("bad selector in s=");
-	if ((s->s = dkim_strndup(t->value, t->value_len)) == NULL)
+	if ((s->s = arena_strndup(&a, t->value, t->value_len)) == NULL)
 		NOMEM();
 
 	t = dkim_tags_get(tl, "b");
 	if (t->value_len == 0)
 		FAIL("b= is empty");
-	if (!take_b64(t, &s->b, &s->b_len))
+	if (!take_b64(&a, t, &s->b, &s->b_len, &nomem)) {
+		if (nomem)
+			NOMEM();
 		FAIL("bad base64 in b=");
-	if ((s->b_text = strip_fws(t->value, t->value_len)) == NULL)
+	}
+	if ((s->b_text = strip_fws(&a, t->value, t->value_len)) == NULL)
 		NOMEM();
 	s->b_end = f->value_off + t->value_off + t->value_len;
 	s->b_off = f->value_off + t->value_off;
@@ -268,12 +339,16 @@ dkim_sig_from_tags(const struct dkim_field *f, enum dkim_sig_kind kind,
 
 	if (kind != DKIM_SIG_ARC_SEAL) {
 		t = dkim_tags_get(tl, "bh");
-		if (!take_b64(t, &s->bh, &s->bh_len) || s->bh_len == 0)
+		if (!take_b64(&a, t, &s->bh, &s->bh_len, &nomem) ||
+		    s->bh_len == 0) {
+			if (nomem)
+				NOMEM();
 			FAIL("bad base64 in bh=");
+		}
 		t = dkim_tags_get(tl, "h");
 		/* The ARC suite and its reference validators read an AMS h=
 		 * leniently: empty names are skipped. */
-		if ((st = parse_h(t->value, t->value_len, s,
+		if ((st = parse_h(t->value, t->value_len, s, &a, slots,
 		    kind == DKIM_SIG_ARC_MS, why, whylen)) != DKIM_OK)
 			goto out;
 		if ((t = dkim_tags_get(tl, "c")) != NULL) {
@@ -337,11 +412,11 @@ dkim_sig_from_tags(const struct dkim_field *f, enum dkim_sig_kind kind,
 			    (size_t)(t->value + t->value_len - at - 1),
 			    s->d, strlen(s->d)))
 				FAIL("i= not within d=");
-			s->i = dkim_strndup(t->value, t->value_len);
+			s->i = arena_strndup(&a, t->value, t->value_len);
 		} else {
 			size_t dl = strlen(s->d);
 
-			if ((s->i = malloc(dl + 2)) != NULL) {
+			if ((s->i = arena_take(&a, dl + 2)) != NULL) {
 				s->i[0] = '@';
 				memcpy(s->i + 1, s->d, dl + 1);
 			}
@@ -395,19 +470,5 @@ out:
 void
 dkim_sig_free(struct dkim_sig *s)
 {
-	size_t k;
-
-	if (s == NULL)
-		return;
-	free(s->alg_text);
-	free(s->d);
-	free(s->s);
-	free(s->i);
-	for (k = 0; k < s->nh; k++)
-		free(s->h[k]);
-	free(s->h);
-	free(s->b);
-	free(s->b_text);
-	free(s->bh);
-	free(s);
+	free(s);	/* everything it points to is in the same block */
 }
