@@ -12,10 +12,16 @@ retry an hour away, so only a flush delivers a deferred message soon:
    must live on (SIGUSR1's default action is to terminate), log
    event=flush once it is up, and deliver the message queued before the
    restart at once.
+2. A flush while the message's attempt is in flight: the sink holds its
+   answer to the final dot and the flush comes meanwhile.  No second
+   attempt starts (one connection, one DATA) and the message arrives once.
+   When that attempt ends in a 451, the message stays queued (not lost,
+   not retried at once) and a later flush delivers it, once.
 
 The last line is "N passed, M failed"; exit 0 when nothing failed.
 """
 
+import json
 import os
 import re
 import signal
@@ -51,6 +57,14 @@ def send(port, tag, rcpt=RCPT):
 def arrived(sink, mid):
     """the sink's copies of mid"""
     return [m for m in D.sink_messages(sink.dir) if mid.encode() in m[1]]
+
+
+def counters(sink):
+    """the sink's counters from its stats.json (asking by STAT would count a
+    connection of its own); the file trails a change by up to 0.2 s"""
+    time.sleep(0.5)
+    with open(os.path.join(sink.dir, "stats.json")) as fh:
+        return json.load(fh)
 
 
 def lines(dm, pattern):
@@ -121,6 +135,85 @@ def startup_stage(arcrelay, work, sink, config, port, spool, shim):
         dm.kill()
 
 
+def inflight_stage(arcrelay, work, sink, config, port):
+    dm = D.Daemon(arcrelay, work, config, port)
+    holding = os.path.join(sink.dir, "holding")
+    dm.start()
+    try:
+        # The attempt ends in a 250 after a 3 s hold.
+        before = counters(sink)
+        sink.set_rules({"data_hold": 3})
+        mid, fin = send(dm.port, "inflight")
+        T.check("in flight: the message is accepted", fin and fin[0] == 250, fin)
+        T.check("in flight: the sink holds the end of its data",
+                D.wait_for(lambda: os.path.exists(holding), 15, 0.02), dm.tail(10))
+        rc, out, err = queue_cmd(arcrelay, "--flush", "--config", config)
+        T.check("in flight: queue --flush signals the daemon", rc == 0, out + err)
+        D.wait_for(lambda: lines(dm, r"event=flush"), 5, 0.05)
+        T.check("in flight: the flush counts the message in flight",
+                bool(lines(dm, r"event=flush messages=1$")), dm.tail(10))
+        D.wait_for(lambda: arrived(sink, mid), 15)
+        time.sleep(1.5)    # a second attempt, if one were started, would show by now
+        after = counters(sink)
+        T.check("in flight: one connection and one transaction, no second attempt",
+                (after["connections"] - before["connections"],
+                 after["replies"].get("354", 0) - before["replies"].get("354", 0),
+                 after.get("held", 0) - before.get("held", 0)) == (1, 1, 1),
+                "before %r\nafter %r" % (before, after))
+        T.check("in flight: delivered exactly once", len(arrived(sink, mid)) == 1,
+                "%d copies" % len(arrived(sink, mid)))
+        sent = lines(dm, r"to=<%s> status=sent" % re.escape(RCPT))
+        T.check("in flight: one final line, status=sent", len(sent) == 1, "\n".join(sent))
+        T.check("in flight: the queue is empty",
+                D.wait_for(lambda: queue_cmd(arcrelay, "--config", config)[1] ==
+                           "queue is empty\n", 10), "")
+
+        # The attempt ends in a 451 after the hold: kept, not retried at
+        # once, and delivered once by a later flush.
+        before = counters(sink)
+        sink.set_rules({"data_hold": 3, "data_tempfail": 1})
+        mid, fin = send(dm.port, "inflight451")
+        T.check("in flight, 451: the message is accepted", fin and fin[0] == 250, fin)
+        T.check("in flight, 451: the sink holds the end of its data",
+                D.wait_for(lambda: os.path.exists(holding), 15, 0.02), dm.tail(10))
+        n_flush = len(lines(dm, r"event=flush"))
+        rc, out, err = queue_cmd(arcrelay, "--flush", "--config", config)
+        T.check("in flight, 451: queue --flush signals the daemon", rc == 0, out + err)
+        D.wait_for(lambda: lines(dm, r"to=<%s> status=deferred" % re.escape(RCPT)), 15)
+        time.sleep(1.5)
+        mid_stats = counters(sink)
+        T.check("in flight, 451: deferred, and no second attempt after the flush",
+                len(lines(dm, r"to=<%s> status=deferred" % re.escape(RCPT))) == 1 and
+                mid_stats.get("held", 0) - before.get("held", 0) == 1 and
+                not arrived(sink, mid), "before %r\nnow %r\n%s" % (before, mid_stats,
+                                                                  dm.tail(10)))
+        rc, out, err = queue_cmd(arcrelay, "--config", config)
+        T.check("in flight, 451: still queued, pending, attempts=1, retry an hour away",
+                re.search(r"to=<%s> state=pending attempts=1 next=in (1h00m|59m)"
+                          % re.escape(RCPT), out) is not None, out + err)
+        sink.set_rules({})
+        rc, out, err = queue_cmd(arcrelay, "--flush", "--config", config)
+        T.check("in flight, 451: a later flush delivers it",
+                rc == 0 and bool(D.wait_for(lambda: arrived(sink, mid), 15)), dm.tail(10))
+        time.sleep(1)
+        T.check("in flight, 451: delivered exactly once", len(arrived(sink, mid)) == 1,
+                "%d copies" % len(arrived(sink, mid)))
+        flushes = lines(dm, r"event=flush")[n_flush:]
+        T.check("in flight, 451: each flush counted the message once",
+                [re.search(r"messages=(\d+)$", ln).group(1) for ln in flushes] == ["1", "1"],
+                repr(flushes))
+        T.check("in flight, 451: the queue is empty",
+                D.wait_for(lambda: queue_cmd(arcrelay, "--config", config)[1] ==
+                           "queue is empty\n", 10), "")
+        dm.signal(signal.SIGTERM)
+        T.check("in flight: SIGTERM exits 0", dm.wait(35) == 0, dm.tail(10))
+        odd = [ln for ln in dm.log_text().splitlines()
+               if re.search(r"(?i)assert|sanitizer|segfault|double free|corrupt", ln)]
+        T.check("the daemon's log shows no crash or corruption", not odd, "\n".join(odd[:10]))
+    finally:
+        dm.kill()
+
+
 def main():
     if len(sys.argv) != 4:
         sys.exit(__doc__)
@@ -135,7 +228,9 @@ def main():
         config = D.write_config(work, port, sink.port, ub.port, retry="1h", spool=spool)
         for name, fn in (("a flush during the start",
                           lambda: startup_stage(arcrelay, work, sink, config, port, spool,
-                                                shim)),):
+                                                shim)),
+                         ("a flush while the attempt is in flight",
+                          lambda: inflight_stage(arcrelay, work, sink, config, port))):
             print("--- %s" % name, flush=True)
             try:
                 fn()
