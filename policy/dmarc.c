@@ -1361,6 +1361,39 @@ author_exists(struct eval *ev, enum pdns_rc *rc)
 	return *rc != PDNS_NXDOMAIN;
 }
 
+/*
+ * policy_flaw - what keeps r's policy tags from being used as they
+ * stand ("no p=", "an invalid p=", ...), or NULL when nothing does.
+ * RFC 9989 §4.10.1 (RFC 7489 §6.6.3 step 6 alike): a record that lacks
+ * a valid p=, or has an sp= (or, under RFC 9989, an np=) that is not
+ * valid, is read as p=none when its rua= holds at least one valid URI,
+ * and otherwise DMARC is not applied to the message at all. A missing
+ * p= is one way of lacking a valid one: §4.7 says such a record "is
+ * treated as if it included p=none (see Section 4.10.1)", and §4.10.1
+ * is where that happens, under its rua= condition.
+ */
+static const char *
+policy_flaw(const struct dmarc_record *r, enum dmarc_mode mode)
+{
+	if (r->p_bad)
+		return "an invalid p=";
+	if (r->p == DMARC_POLICY_ABSENT)
+		return "no p=";
+	if (r->sp_bad)
+		return "an invalid sp=";
+	if (mode == DMARC_MODE_RFC9989 && r->np_bad)
+		return "an invalid np=";
+	return NULL;
+}
+
+/* flaw_cite - where policy_flaw's rule is written, for the reason. */
+static const char *
+flaw_cite(enum dmarc_mode mode)
+{
+	return mode == DMARC_MODE_RFC7489 ? "RFC 7489 §6.6.3 step 6" :
+	    "RFC 9989 §4.10.1";
+}
+
 /* choose_policy - which tag applies to the author domain; false when a
  * needed existence test failed (rc set). */
 static bool
@@ -1371,21 +1404,16 @@ choose_policy(struct eval *ev, const struct dmarc_record *r, struct says *s,
 	bool sub = strcmp(out->policy_domain, out->author_domain) != 0;
 
 	*rc = PDNS_OK;
-	if (r->p_bad || r->sp_bad ||
-	    (out->mode == DMARC_MODE_RFC9989 && r->np_bad) ||
-	    (out->mode == DMARC_MODE_RFC7489 && r->p == DMARC_POLICY_ABSENT)) {
-		/* RFC 9989 §4.10.1 / RFC 7489 §6.6.3 step 6 */
+	if (policy_flaw(r, out->mode) != NULL) {
+		/* only with a valid rua= (dmarc_evaluate stops the others) */
 		out->policy = DMARC_POLICY_NONE;
 		out->policy_src = DMARC_SRC_DEFAULT;
 		return true;
 	}
 	if (!sub) {
-		/* the record of the author domain itself: p= (RFC 9989
-		 * §4.7: a record without p= reads as p=none) */
-		out->policy = r->p != DMARC_POLICY_ABSENT ? r->p :
-		    DMARC_POLICY_NONE;
-		out->policy_src = r->p != DMARC_POLICY_ABSENT ? DMARC_SRC_P :
-		    DMARC_SRC_DEFAULT;
+		/* the record of the author domain itself: p= */
+		out->policy = r->p;
+		out->policy_src = DMARC_SRC_P;
 		return true;
 	}
 	if (out->mode == DMARC_MODE_RFC9989 && r->np != DMARC_POLICY_ABSENT) {
@@ -1409,10 +1437,8 @@ choose_policy(struct eval *ev, const struct dmarc_record *r, struct says *s,
 		out->policy = r->sp;
 		out->policy_src = DMARC_SRC_SP;
 	} else {
-		out->policy = r->p != DMARC_POLICY_ABSENT ? r->p :
-		    DMARC_POLICY_NONE;
-		out->policy_src = r->p != DMARC_POLICY_ABSENT ? DMARC_SRC_P :
-		    DMARC_SRC_DEFAULT;
+		out->policy = r->p;
+		out->policy_src = DMARC_SRC_P;
 	}
 	return true;
 }
@@ -1577,6 +1603,7 @@ evaluate(struct eval *ev)
 	struct dmarc_record rec;
 	struct ids *ids;
 	enum pdns_rc erc;
+	const char *flaw;
 	bool policy_ok;
 
 	out->disposition = DMARC_POLICY_NONE;
@@ -1604,18 +1631,11 @@ evaluate(struct eval *ev)
 	rec = pq->rec;
 	out->have_record = true;
 	out->record = rec;
-	if ((rec.p_bad || rec.sp_bad ||
-	    (out->mode == DMARC_MODE_RFC9989 && rec.np_bad) ||
-	    (out->mode == DMARC_MODE_RFC7489 && rec.p == DMARC_POLICY_ABSENT))
-	    && !rec.rua_ok) {
+	if ((flaw = policy_flaw(&rec, out->mode)) != NULL && !rec.rua_ok) {
 		out->result = DMARC_RES_NONE;
 		say(&why, "DMARC record at _dmarc.%s has %s and no valid rua=: "
-		    "DMARC not applied (%s)", out->policy_domain,
-		    rec.p == DMARC_POLICY_ABSENT && !rec.p_bad ? "no p=" :
-		    rec.p_bad ? "an invalid p=" :
-		    rec.sp_bad ? "an invalid sp=" : "an invalid np=",
-		    out->mode == DMARC_MODE_RFC7489 ?
-		    "RFC 7489 §6.6.3 step 6" : "RFC 9989 §4.10.1");
+		    "DMARC not applied (%s)", out->policy_domain, flaw,
+		    flaw_cite(out->mode));
 		goto done;
 	}
 
@@ -1650,16 +1670,9 @@ evaluate(struct eval *ev)
 	if (!policy_ok && out->result == DMARC_RES_FAIL)
 		out->result = erc == PDNS_PERMFAIL ? DMARC_RES_PERMERROR :
 		    DMARC_RES_TEMPERROR;
-	if (out->policy_src == DMARC_SRC_DEFAULT && (rec.p_bad ||
-	    rec.sp_bad || (out->mode == DMARC_MODE_RFC9989 && rec.np_bad) ||
-	    (out->mode == DMARC_MODE_RFC7489 &&
-	    rec.p == DMARC_POLICY_ABSENT)))
+	if (out->policy_src == DMARC_SRC_DEFAULT && flaw != NULL)
 		say(&why, "record has %s but a valid rua=: taken as p=none "
-		    "(%s)", rec.p == DMARC_POLICY_ABSENT && !rec.p_bad ?
-		    "no p=" : rec.p_bad ? "an invalid p=" :
-		    rec.sp_bad ? "an invalid sp=" : "an invalid np=",
-		    out->mode == DMARC_MODE_RFC7489 ?
-		    "RFC 7489 §6.6.3 step 6" : "RFC 9989 §4.10.1");
+		    "(%s)", flaw, flaw_cite(out->mode));
 	if (policy_ok)
 		say(&why, "policy %s from %s= of _dmarc.%s%s",
 		    dmarc_policy_str(out->policy),

@@ -63,7 +63,9 @@ enum dmarc_policy_src {
 	DMARC_SRC_P,
 	DMARC_SRC_SP,
 	DMARC_SRC_NP,
-	DMARC_SRC_DEFAULT,	/* p= missing or invalid, taken as p=none */
+	DMARC_SRC_DEFAULT,	/* p= missing or invalid (or sp=, np=), taken
+				 * as p=none for a valid rua= (RFC 9989
+				 * §4.10.1) */
 };
 
 enum dmarc_align { DMARC_ALIGN_RELAXED = 0, DMARC_ALIGN_STRICT };

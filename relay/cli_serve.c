@@ -10,7 +10,8 @@
  * domains from the configuration without dropping connections. SIGUSR1:
  * flush, every pending recipient due now (`arcrelay queue --flush` sends
  * it, finding the daemon through [server] pid_file, written here before
- * the privilege drop and removed at a clean exit).
+ * the privilege drop and removed at a clean exit); one that comes during
+ * the start is held until the loop runs, then done.
  *
  * The configured maildirs are made at start (as root, then given to
  * [server] user) and on reload, and checked as the user the daemon runs
@@ -586,6 +587,25 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	log_event(LOG_LVL_INFO, NULL, "event=reload result=ok");
 }
 
+/*
+ * usr1_block - hold SIGUSR1 pending (block) or let it in (unblock). It is
+ * blocked first thing, before any thread exists, so every thread the
+ * daemon starts inherits the block and the signal can only be taken by
+ * the loop's thread, once the loop's handler is in place and the queue
+ * is loaded. `arcrelay queue --flush` may signal as soon as the pid file
+ * is there: until the loop is ready, the flush waits instead of being
+ * lost, and SIGUSR1's default action (to terminate) never applies.
+ */
+static void
+usr1_block(bool block)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	(void)pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
 /* on_usr1 - flush: what waits for a retry is tried now. */
 static void
 on_usr1(evutil_socket_t sig, short what, void *arg)
@@ -874,10 +894,7 @@ cmd_serve(int argc, char **argv)
 	pthread_mutex_init(&r.cfg_mu, NULL);
 	pthread_mutex_init(&r.done_mu, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	/* A flush asked for before the loop takes the signal must not kill
-	 * the daemon (SIGUSR1's default); the start-up load sees the queue
-	 * anyway. */
-	signal(SIGUSR1, SIG_IGN);
+	usr1_block(true);
 	log_init(false, LOG_LVL_INFO);
 	r.cfg = cfgpath ? config_load(cfgpath, why, sizeof(why)) :
 	    config_default();
@@ -1013,9 +1030,13 @@ cmd_serve(int argc, char **argv)
 	}
 	log_event(LOG_LVL_INFO, NULL, "event=started queued=%zu",
 	    deliver_load(r.dl));
+	usr1_block(false);	/* a flush kept pending runs in the loop */
 	event_base_dispatch(r.base);
 	rc = EXIT_DONE;
 out:
+	/* Freeing ev_usr1 gives SIGUSR1 its default action back: the
+	 * teardown below must not be cut short by it. */
+	usr1_block(true);
 	if (r.sd)
 		smtpd_free(r.sd);
 	pipeline_free(r.pl);	/* finishes queued jobs */

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -642,6 +643,22 @@ def keygen(arcrelay, work):
                        check=True, capture_output=True)
 
 
+def private_work(arcrelay, work):
+    """private_work - work wiped and made again, a private copy of arcrelay
+    in it (a rebuild during the run must not swap the binary), the keys and
+    the test DNS data written: (absolute work, the copy, the Zone)."""
+    if os.path.exists(work):
+        shutil.rmtree(work)
+    os.makedirs(work)
+    work = os.path.abspath(work)
+    shutil.copy2(arcrelay, os.path.join(work, "arcrelay"))
+    arcrelay = os.path.join(work, "arcrelay")
+    keygen(arcrelay, work)
+    zone = make_zone(work)
+    zone.write(work)
+    return work, arcrelay, zone
+
+
 class Unbound:
     """Debian's unbound on a loopback port, answering from local-data."""
 
@@ -719,6 +736,17 @@ class SinkProc:
                 self.proc.kill()
 
 
+def start_servers(work, procs):
+    """start_servers - unbound and the sink, each added to procs once it runs
+    (so that one failing to start still has the other stopped): (unbound,
+    sink)."""
+    ub = Unbound(work)
+    procs.append(ub)
+    sink = SinkProc(work, "sink")
+    procs.append(sink)
+    return ub, sink
+
+
 def write_config(work, port, sink_port, dns_port, extra_server="", extra="", name="arcrelay.conf",
                  retry="1s 2s 5s", workers=2, idle_timeout="60s", spool=None):
     path = os.path.join(work, name)
@@ -769,14 +797,14 @@ class Daemon:
         self.proc = None
         self.starts = 0
 
-    def start(self, timeout=20, preexec=None):
+    def start(self, timeout=20, preexec=None, env=None):
         self.starts += 1
         with open(self.log, "ab") as fh:
             fh.write(b"=== test: start %d at %.3f\n" % (self.starts, time.time()))
         self.logpos = os.path.getsize(self.log)
         self.proc = subprocess.Popen([self.arcrelay, "serve", "--config", self.config],
                                      stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
-                                     preexec_fn=preexec)
+                                     preexec_fn=preexec, env=env)
         ok = wait_for(lambda: self.proc.poll() is not None or port_open(self.port), timeout, 0.05)
         if not ok or self.proc.poll() is not None:
             raise RuntimeError("arcrelay serve did not start (exit %r); its log ends:\n%s"

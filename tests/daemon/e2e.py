@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -663,17 +662,7 @@ def main():
     only_harness = "--harness-only" in sys.argv
     if len(args) != 2:
         sys.exit(__doc__)
-    arcrelay, work = args
-    if os.path.exists(work):
-        shutil.rmtree(work)
-    os.makedirs(work)
-    work = os.path.abspath(work)
-    # A private copy: a rebuild during the run must not swap the binary.
-    shutil.copy2(arcrelay, os.path.join(work, "arcrelay"))
-    arcrelay = os.path.join(work, "arcrelay")
-    D.keygen(arcrelay, work)
-    zone = D.make_zone(work)
-    zone.write(work)
+    work, arcrelay, zone = D.private_work(*args)
     ub = D.Unbound(work)
     procs = [ub]
     rc = 0

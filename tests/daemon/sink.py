@@ -14,8 +14,11 @@ re-read whenever it changes:
 
     {"tempfail": {"later@example.net": 2},   # 451 for the first 2 RCPTs, then 250
      "reject":   ["never@example.net"],       # always 550
-     "data_tempfail": 0}                      # 451 after DATA for the next N messages
+     "data_tempfail": 0,                      # 451 after DATA for the next N messages
+     "data_hold": 0}                          # answer the final dot N seconds late
 
+While an answer is held (data_hold), DIR/holding exists and holds the
+number of messages held so far; it is removed before the answer is sent.
 Addresses are compared without regard to case.  Counters (connections,
 messages, RCPT attempts per address, replies given) are written to
 DIR/stats.json after every change and also printed by the STAT command
@@ -51,6 +54,7 @@ class Rules:
         self.reject = set()
         self.data_tempfail = 0
         self.data_tempfail_used = 0
+        self.data_hold = 0.0
 
     def refresh(self):
         if not self.path:
@@ -67,6 +71,7 @@ class Rules:
         self.mtime = key
         self.tempfail = {k.lower(): int(v) for k, v in data.get("tempfail", {}).items()}
         self.reject = {a.lower() for a in data.get("reject", [])}
+        self.data_hold = float(data.get("data_hold", 0))
         dt = int(data.get("data_tempfail", 0))
         if dt != self.data_tempfail:
             self.data_tempfail = dt
@@ -110,6 +115,21 @@ class Sink:
         with open(tmp, "w") as fh:
             json.dump(self.stats, fh, sort_keys=True)
         os.replace(tmp, os.path.join(self.dir, "stats.json"))
+
+    async def hold(self, secs):
+        """hold - wait secs before answering a final dot, DIR/holding there
+        meanwhile."""
+        self.stats["held"] = self.stats.get("held", 0) + 1
+        self.dirty = True
+        mark = os.path.join(self.dir, "holding")
+        with open(mark + ".tmp", "w") as fh:
+            fh.write("%d\n" % self.stats["held"])
+        os.replace(mark + ".tmp", mark)
+        await asyncio.sleep(secs)
+        try:
+            os.unlink(mark)
+        except FileNotFoundError:   # another held message's answer went first
+            pass
 
     # ---- storage -------------------------------------------------------
     def keep(self, env, data):
@@ -272,6 +292,8 @@ class Conn:
                 t_end = time.time()
                 rules = self.s.rules
                 rules.refresh()
+                if rules.data_hold > 0:
+                    await self.s.hold(rules.data_hold)
                 if rules.data_tempfail_used < rules.data_tempfail:
                     rules.data_tempfail_used += 1
                     self.reply("451 4.3.0 sink told to defer this message")

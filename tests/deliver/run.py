@@ -133,6 +133,23 @@ def relay_one(s, name, subject, plan=()):
     return r, data
 
 
+def flush_run(name, s, rcpt, before):
+    """one message from alice to rcpt through sink s, its retry an hour
+    away, flushed `before` seconds after it is handed over, run until
+    nothing is queued and flushed again (counted once, then not at all):
+    the Run and the message's bytes"""
+    port = s.start()
+    d = fresh(name.replace(" ", "-"))
+    p, data = message(d, "m1", name)
+    r = Run(d, BASE + ["retry 3600", "target smtp:[127.0.0.1]:%d" % port,
+                       "start", "msgkept %s alice@snd.test %s" % (p, rcpt),
+                       "sleep %s" % before, "flush", "wait 15", "flush"])
+    s.stop()
+    check(name + ": messages flushed, then none",
+          re.findall(r"^flushed (\d+)$", r.out, re.M), ["1", "0"])
+    return r, data
+
+
 def zone_file(d, text):
     """a zone file in d holding text: its path"""
     z = os.path.join(d, "zone")
@@ -425,15 +442,7 @@ def g_retry():
     # A flush: the retry is an hour away, deliver_flush makes it due now;
     # with nothing waiting it flushes nothing.
     s = Sink()
-    port = s.start()
-    d = fresh("flush")
-    p, data = message(d, "m2", "flush me")
-    r = Run(d, BASE + ["retry 3600", "target smtp:[127.0.0.1]:%d" % port,
-                       "start", "msgkept %s alice@snd.test tmp1-f@dst.test" % p,
-                       "sleep 1.5", "flush", "wait 10", "flush"])
-    s.stop()
-    check("flush: messages flushed, then none",
-          re.findall(r"^flushed (\d+)$", r.out, re.M), ["1", "0"])
+    r, data = flush_run("flush", s, "tmp1-f@dst.test", 1.5)
     check("flush: nothing left queued", r.remaining, 0)
     check("flush: RCPT tries (the 451, then the flushed retry)",
           s.tries.get("tmp1-f@dst.test"), 2)
@@ -442,6 +451,21 @@ def g_retry():
     if r.ids:
         check("flush: final status", r.final(r.ids[0], "tmp1-f@dst.test"), ["sent"])
     truth("flush: delivered at once, not an hour later", r.secs < 8, "%.1fs" % r.secs)
+
+    # A flush while the message's attempt is in flight (the sink holds
+    # the end of data for 2 s): that attempt is the only one, no second
+    # starts beside it or after it, and the message is delivered once.
+    s = Sink(slow_dot=2)
+    r, data = flush_run("flush in flight", s, "a-f@dst.test", 0.8)
+    check("flush in flight: one connection, one transaction",
+          (len(s.conns), len(s.txns())), (1, 1))
+    check("flush in flight: delivered once, intact",
+          [t.body == data for c, t in s.delivered()], [True])
+    check("flush in flight: no deferral", [x[4] for x in r.defers], [])
+    if r.ids:
+        check("flush in flight: one final line, sent",
+              r.final(r.ids[0], "a-f@dst.test"), ["sent"])
+    check("flush in flight: nothing left queued", r.remaining, 0)
 
 
 def g_bounce():

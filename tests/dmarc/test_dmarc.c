@@ -357,7 +357,7 @@ struct rec_case {
 };
 
 static const struct rec_case rec_cases[] = {
-	{ "v only: no p= (§4.7 p: treated as p=none later)", "v=DMARC1",
+	{ "v only: no p= (valid; §4.10.1 decides later)", "v=DMARC1",
 	    true, { .pct = 100 } },
 	{ "p=reject", "v=DMARC1; p=reject", true,
 	    { .p = DMARC_POLICY_REJECT, .pct = 100 } },
@@ -844,6 +844,12 @@ static const char z9989[] =
     "_dmarc.badsp.test. TXT \"v=DMARC1; p=reject; sp=bogus\"\n"
     "_dmarc.nop.test. TXT \"v=DMARC1; rua=mailto:r@nop.test\"\n"
     "_dmarc.bare.test. TXT \"v=DMARC1\"\n"
+    "_dmarc.badpbadrua.test. TXT \"v=DMARC1; p=bogus; "
+	"rua=r@badpbadrua.test\"\n"
+    "_dmarc.nopbadrua.test. TXT \"v=DMARC1; rua=r@nopbadrua.test\"\n"
+    "_dmarc.nopsp.test. TXT \"v=DMARC1; sp=reject\"\n"
+    "_dmarc.nopsprua.test. TXT \"v=DMARC1; sp=reject; "
+	"rua=mailto:r@nopsprua.test\"\n"
     "_dmarc.junk.test. TXT \"v=DMARC1; p=quarantine; adkim=x; foo=bar; "
 	"aspf\"\n"
     "_dmarc.multi.test. TXT \"v=DMARC1; p=reject\"\n"
@@ -1132,25 +1138,52 @@ static const struct ecase rfc9989_policy[] = {
 	{ "§4.10 step 2", "one DMARC record among other TXT applies",
 	    "x@mixed.test", NULL, { NULL }, 0, NULL, 0, 0,
 	    { R_FAIL, P_REJ, S_P, P_REJ, "mixed.test", NULL, I_NONE, "" } },
+	/* §4.10.1: without a valid p= (missing or invalid), p=none only
+	 * when rua= has a valid URI, else no DMARC at all; §4.7's "treated
+	 * as if it included p=none" for a missing p= refers to that rule. */
 	{ "§4.10.1", "invalid p= and no rua=: DMARC not applied",
-	    "x@badp.test", NULL, { NULL }, 0, NULL, 0, 0,
+	    "x@badp.test", NULL, { "badp.test" }, 0, NULL, 0, 0,
 	    { R_NONE, P_ABS, S_NONE, P_NONE, "badp.test", NULL, I_NONE, "",
-	    .reason = "invalid p=" } },
+	    .reason = "has an invalid p= and no valid rua=: DMARC not "
+	    "applied (RFC 9989 §4.10.1)" } },
 	{ "§4.10.1", "invalid p= with a valid rua=: p=none",
 	    "x@badprua.test", NULL, { NULL }, 0, NULL, 0, 0,
 	    { R_FAIL, P_NONE, S_DEF, P_NONE, "badprua.test", NULL, I_NONE,
-	    "", .reason = "taken as p=none" } },
+	    "", .reason = "has an invalid p= but a valid rua=: taken as "
+	    "p=none (RFC 9989 §4.10.1)" } },
+	{ "§4.10.1", "invalid p= and an rua= with no valid URI: DMARC not "
+	    "applied", "x@badpbadrua.test", NULL, { "badpbadrua.test" }, 0,
+	    NULL, 0, 0,
+	    { R_NONE, P_ABS, S_NONE, P_NONE, "badpbadrua.test", NULL, I_NONE,
+	    "", .reason = "has an invalid p= and no valid rua=" } },
+	{ "§4.7 p, §4.10.1", "no p= with a valid rua=: p=none",
+	    "x@nop.test", NULL, { NULL }, 0, NULL, 0, 0,
+	    { R_FAIL, P_NONE, S_DEF, P_NONE, "nop.test", NULL, I_NONE, "",
+	    .reason = "has no p= but a valid rua=: taken as p=none "
+	    "(RFC 9989 §4.10.1)" } },
+	{ "§4.7 p, §4.10.1", "no p= and no rua=: DMARC not applied, even "
+	    "with an aligned pass", "x@bare.test", NULL, { "bare.test" }, 0,
+	    NULL, 0, 0,
+	    { R_NONE, P_ABS, S_NONE, P_NONE, "bare.test", NULL, I_NONE, "",
+	    .reason = "has no p= and no valid rua=: DMARC not applied "
+	    "(RFC 9989 §4.10.1)" } },
+	{ "§4.7 p, §4.10.1", "no p= and an rua= with no valid URI: DMARC not "
+	    "applied", "x@nopbadrua.test", NULL, { NULL }, 0, NULL, 0, 0,
+	    { R_NONE, P_ABS, S_NONE, P_NONE, "nopbadrua.test", NULL, I_NONE,
+	    "", .reason = "has no p= and no valid rua=" } },
+	{ "§4.7 p, §4.10.1", "no p= but sp=, no rua=: not applied to a "
+	    "subdomain either", "x@a.nopsp.test", NULL, { NULL }, 0, NULL, 0,
+	    0, { R_NONE, P_ABS, S_NONE, P_NONE, "nopsp.test", NULL, I_NONE,
+	    "", .reason = "has no p= and no valid rua=" } },
+	{ "§4.7 p, §4.10.1", "no p= but sp= and a valid rua=: p=none for a "
+	    "subdomain, not sp=", "x@a.nopsprua.test", NULL, { NULL }, 0,
+	    NULL, 0, 0,
+	    { R_FAIL, P_NONE, S_DEF, P_NONE, "nopsprua.test", NULL, I_NONE,
+	    "", .reason = "has no p= but a valid rua=: taken as p=none" } },
 	{ "§4.10.1", "invalid sp= and no rua=: DMARC not applied",
 	    "x@badsp.test", NULL, { NULL }, 0, NULL, 0, 0,
 	    { R_NONE, P_ABS, S_NONE, P_NONE, "badsp.test", NULL, I_NONE,
 	    "" } },
-	{ "§4.7 p", "no p= (with rua=): treated as p=none", "x@nop.test",
-	    NULL, { NULL }, 0, NULL, 0, 0,
-	    { R_FAIL, P_NONE, S_DEF, P_NONE, "nop.test", NULL, I_NONE, "" } },
-	{ "§4.7 p", "no p= at all: treated as p=none", "x@bare.test", NULL,
-	    { "bare.test" }, 0, NULL, 0, 0,
-	    { R_PASS, P_NONE, S_DEF, P_NONE, "bare.test", NULL, I_DKIM,
-	    "bare.test" } },
 	{ "§4.8", "bad adkim= falls back to relaxed", "x@junk.test", NULL,
 	    { "sub.junk.test" }, 0, NULL, 0, 0,
 	    { R_PASS, P_QUAR, S_P, P_NONE, "junk.test", "junk.test", I_DKIM,

@@ -1514,10 +1514,7 @@ def main():
     write_files(work)
     procs = []
     try:
-        ub = D.Unbound(work)
-        procs.append(ub)
-        sink = D.SinkProc(work, "sink")
-        procs.append(sink)
+        ub, sink = D.start_servers(work, procs)
         port = D.free_port()
         config = write_config(work, port, sink.port, ub.port)
         dm = D.Daemon(arcrelay, work, config, port)
