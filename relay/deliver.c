@@ -1626,8 +1626,9 @@ sess_sent_cb(void *arg, struct smtpc *c, struct smtpc_msg *sm, bool fresh)
 
 	s->g = NULL;
 	if (fresh) {
-		/* A reused connection was dead: so are its idle siblings,
-		 * most likely. Try again on a new one. */
+		/* A reused connection was dead, or closed with a 421: so
+		 * are its idle siblings, most likely. Try again on a new
+		 * one. */
 		wait_push(x, g, true);
 		sess_drop(s, false);
 		for (o = x->sess; o; o = on) {

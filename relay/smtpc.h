@@ -104,8 +104,11 @@ struct smtpc_handler {
 	/*
 	 * sent - a transaction ended: m->res is filled for every recipient.
 	 * fresh: a reused connection turned out to be dead before the
-	 * server answered anything, so nothing happened and the transaction
-	 * should be tried again on a new connection (m->res is not set).
+	 * server answered anything, or the server answered 421 (closing)
+	 * before the transaction was over, so nothing was delivered and
+	 * the transaction should be tried again on a new connection
+	 * (m->res is not to be used). A 421 ends the session at once:
+	 * smtpc_usable is then false.
 	 * smtpc_usable says whether the session can take another one.
 	 */
 	void (*sent)(void *arg, struct smtpc *c, struct smtpc_msg *m,

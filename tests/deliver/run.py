@@ -668,6 +668,50 @@ def g_reuse():
           sorted(len(r.final(q, "r%d@dst.test" % k))
                  for k, q in enumerate(r.ids)), [1] * 12)
 
+    # A 421 to a command on a reused connection: the server is closing it
+    # (RFC 5321 3.8). Whether it hangs up or leaves the socket open and
+    # says nothing more, the connection is given up at once and the
+    # message goes again on a new one: no timeout (command_timeout is
+    # 10 s here), no deferral, delivered once. A 421 to the RSET that
+    # follows a refused transaction leaves its results as they are, and
+    # the next message gets a new connection.
+    for step in ("MAIL", "RCPT", "DATA", "DOT", "RSET"):
+        for how, text in (("hangs up", "421 4.3.2 closing down"),
+                          ("stays open", "hold:421 4.3.2 closing down")):
+            label = "421 to %s on a reused connection, server %s" % (step,
+                                                                     how)
+            s = Sink(script={step: text}, script_conns={1},
+                     script_from_mail=2)
+            port = s.start()
+            d = fresh("r421-%s-%s" % (step.lower(), how.split()[0]))
+            p1, _ = message(d, "m1", "first")
+            p2, _ = message(d, "m2", "second")
+            p3, _ = message(d, "m3", "third")
+            m2 = ("<> perm-b@dst.test" if step == "RSET" else
+                  "alice@snd.test b@dst.test")
+            r = Run(d, BASE + ["command_timeout 10",
+                               "target smtp:[127.0.0.1]:%d" % port, "start",
+                               "msg %s alice@snd.test a@dst.test" % p1,
+                               "wait 15", "msg %s %s" % (p2, m2), "wait 15",
+                               "msg %s alice@snd.test c@dst.test" % p3,
+                               "wait 15"])
+            s.stop()
+            got = [t.rcpts for c, t in s.delivered()]
+            want = ([["a@dst.test"], ["c@dst.test"]] if step == "RSET" else
+                    [["a@dst.test"], ["b@dst.test"], ["c@dst.test"]])
+            check(label + ": each delivered once", got, want)
+            check(label + ": no deferral", [x[1] for x in r.defers], [])
+            truth(label + ": no timeout waited for", r.secs < 8,
+                  "%.1fs" % r.secs)
+            check(label + ": the closed connection not used again",
+                  [len(c.txns) for c in s.conns][:1],
+                  [2 if step == "DOT" else 1])
+            check(label + ": nothing left", r.remaining, 0)
+            if len(r.ids) == 3:
+                b = "perm-b@dst.test" if step == "RSET" else "b@dst.test"
+                check(label + ": final status", r.final(r.ids[1], b),
+                      ["bounced" if step == "RSET" else "sent"])
+
 
 def g_mx():
     s = Sink()
@@ -990,9 +1034,11 @@ def g_replies():
 
     # Trouble at each step on the first connection: every recipient is
     # deferred (never bounced, never taken as sent) and delivered once by
-    # the retry.
+    # the retry. A 421 from a server that then leaves the socket open
+    # ends the connection at once too, without a timeout.
     troubles = [
         ("421", "421 4.3.2 closing down"),
+        ("421open", "hold:421 4.3.2 closing down"),
         ("drop", "drop"),
         ("garbage", "raw:this is not smtp\r\n"),
         ("toolong", "raw:250 " + "y" * 3000 + "\r\n"),
@@ -1015,10 +1061,14 @@ def g_replies():
         d = fresh(kind)
         p, data = message(d, "m1", "trouble " + kind)
         rc = ["a@%s.test" % st.lower() for st in STEPS]
-        r = Run(d, BASE + ["retry 1"] + lines + ["start",
-                "msg %s alice@snd.test %s" % (p, " ".join(rc)), "wait 20"])
+        slow = ["command_timeout 10"] if kind == "421open" else []
+        r = Run(d, BASE + ["retry 1"] + slow + lines + ["start",
+                "msg %s alice@snd.test %s" % (p, " ".join(rc)), "wait 30"])
         for sk in sinks:
             sk.stop()
+        if slow:
+            truth(kind + ": no timeout waited for", r.secs < 8,
+                  "%.1fs" % r.secs)
         if not r.ids:
             check(kind + ": queued", len(r.ids), 1)
             continue
