@@ -35,7 +35,7 @@
  * SECURITY: untrusted input here is SMTP replies (smtpc.c keeps them
  * printable ASCII), DNS answers (at most MX_MAX hosts and ADDR_MAX
  * addresses per destination; a null MX is honoured, an MX naming this
- * relay is skipped) and the queued envelope (smtpc refuses addresses with
+ * relay or resolving to one of its addresses is skipped) and the queued envelope (smtpc refuses addresses with
  * control characters before they reach the wire). Peer text reaches the
  * log only through log_quote.
  */
@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 
 #include <event2/event.h>
@@ -226,6 +227,8 @@ struct deliver {
 	unsigned lifetime, max_conn, max_active;
 	SSL_CTX *tls;			/* owned */
 	struct smtpc_config scfg;
+	struct sockaddr_storage *self;	/* owned: the relay's addresses */
+	size_t nself;
 
 	struct dmsg *msgs;		/* owned list */
 	size_t nmsgs;
@@ -1150,6 +1153,84 @@ is_self(const struct deliver *d, const char *name)
 	return strlen(name) == n && strncasecmp(name, d->hostname, n) == 0;
 }
 
+/* self_addr - an address (AF_INET: 4 bytes, AF_INET6: 16) that is one of
+ * this relay's own (deliver_self). */
+static bool
+self_addr(const struct deliver *d, int family, const unsigned char *a)
+{
+	size_t i;
+
+	for (i = 0; i < d->nself; i++) {
+		const struct sockaddr_storage *x = &d->self[i];
+
+		if (x->ss_family != family)
+			continue;
+		if (family == AF_INET && memcmp(&((const struct
+		    sockaddr_in *)x)->sin_addr, a, 4) == 0)
+			return true;
+		if (family == AF_INET6 && memcmp(&((const struct
+		    sockaddr_in6 *)x)->sin6_addr, a, 16) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* host_is_self - an MX host with an address of this relay's is this
+ * relay, whatever its name. */
+static bool
+host_is_self(const struct deliver *d, const struct rhost *h)
+{
+	size_t k;
+
+	for (k = 0; k < h->n4; k++)
+		if (self_addr(d, AF_INET, h->v4[k]))
+			return true;
+	for (k = 0; k < h->n6; k++)
+		if (self_addr(d, AF_INET6, h->v6[k]))
+			return true;
+	return false;
+}
+
+/* loops_back - this relay is the best MX left: a permanent failure. */
+static void
+loops_back(struct dresolve *rs)
+{
+	rs->failed = true;
+	smtpc_reply_set(&rs->err, SMTPC_PERM, "5.4.6", "mail for %s loops "
+	    "back to this relay (it is the best MX left)", rs->dest->name);
+}
+
+/*
+ * cut_self - once the addresses are in: the first MX host (rs->h is best
+ * first) that resolves to one of this relay's addresses is this relay
+ * under another name, so it and every host not preferred to it go, as
+ * mx_hosts does for this relay's name (RFC 5321 5.1). An implicit MX (the
+ * domain's own address) counts too; a relayhost never does, it is
+ * configured. False (rs->err) when nothing is left.
+ */
+static bool
+cut_self(struct dresolve *rs)
+{
+	size_t i, keep;
+
+	if (rs->dest->kind != D_MX || rs->d->nself == 0)
+		return true;
+	for (i = 0; i < rs->nh && !host_is_self(rs->d, &rs->h[i]); i++)
+		;
+	if (i == rs->nh)
+		return true;
+	for (keep = 0; keep < i && rs->h[keep].pref < rs->h[i].pref; keep++)
+		;
+	for (i = keep; i < rs->nh; i++)
+		free(rs->h[i].name);
+	rs->nh = keep;
+	if (keep == 0) {
+		loops_back(rs);
+		return false;
+	}
+	return true;
+}
+
 /*
  * mx_hosts - the MX hosts of an answer into rs->h, best first, ties in
  * random order (RFC 5321 5.1), at most MX_MAX of them. When this relay
@@ -1195,10 +1276,7 @@ mx_hosts(struct dresolve *rs, const struct pdns_answer *ans)
 		free(rs->h[i].name);
 	rs->nh = keep;
 	if (keep == 0 && self >= 0) {
-		rs->failed = true;
-		smtpc_reply_set(&rs->err, SMTPC_PERM, "5.4.6", "mail for %s "
-		    "loops back to this relay (it is the best MX left)",
-		    rs->dest->name);
+		loops_back(rs);
 		return false;
 	}
 	return true;
@@ -1315,6 +1393,8 @@ resolve_finish(struct dresolve *rs, bool kick)
 	}
 	rs_unlink(rs);
 	x->rs = NULL;
+	if (!rs->failed)
+		(void)cut_self(rs);
 	if (!rs->failed) {
 		if ((a = calloc(ADDR_MAX, sizeof(*a))) == NULL) {
 			rs->failed = true;
@@ -2241,6 +2321,82 @@ deliver_flush(struct deliver *d)
 	return n;
 }
 
+/* self_add - one address of the relay's, once. */
+static bool
+self_add(struct deliver *d, const struct sockaddr *sa)
+{
+	struct sockaddr_storage *v;
+	const unsigned char *a;
+	size_t len;
+
+	if (sa == NULL || (sa->sa_family != AF_INET &&
+	    sa->sa_family != AF_INET6))
+		return true;
+	a = sa->sa_family == AF_INET ?
+	    (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr :
+	    (const unsigned char *)&((const struct sockaddr_in6 *)sa)->
+	    sin6_addr;
+	if (self_addr(d, sa->sa_family, a))
+		return true;
+	if ((v = realloc(d->self, (d->nself + 1) * sizeof(*v))) == NULL)
+		return false;
+	d->self = v;
+	len = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
+	    sizeof(struct sockaddr_in6);
+	memset(&v[d->nself], 0, sizeof(v[d->nself]));
+	memcpy(&v[d->nself], sa, len);
+	d->nself++;
+	return true;
+}
+
+/* wildcard - 0.0.0.0 or ::, which listen on every interface. */
+static bool
+wildcard(const struct sockaddr_storage *a)
+{
+	static const unsigned char zero[16];
+
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		    htonl(INADDR_ANY);
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		    zero, 16) == 0;
+	return false;
+}
+
+bool
+deliver_self(struct deliver *d, const struct sockaddr_storage *addrs,
+    size_t n, char *why, size_t whylen)
+{
+	struct ifaddrs *ifs = NULL, *i;
+	bool ok = true;
+	size_t k;
+
+	free(d->self);
+	d->self = NULL;
+	d->nself = 0;
+	for (k = 0; k < n && ok; k++) {
+		if (!wildcard(&addrs[k])) {
+			ok = self_add(d, (const struct sockaddr *)&addrs[k]);
+			continue;
+		}
+		if (ifs == NULL && getifaddrs(&ifs) != 0) {
+			snprintf(why, whylen, "cannot list the interface "
+			    "addresses: %s", strerror(errno));
+			return false;
+		}
+		for (i = ifs; i && ok; i = i->ifa_next)
+			if (i->ifa_addr && i->ifa_addr->sa_family ==
+			    addrs[k].ss_family)
+				ok = self_add(d, i->ifa_addr);
+	}
+	if (ifs)
+		freeifaddrs(ifs);
+	if (!ok)
+		snprintf(why, whylen, "out of memory");
+	return ok;
+}
+
 void
 deliver_stop(struct deliver *d)
 {
@@ -2321,5 +2477,6 @@ deliver_free(struct deliver *d)
 	free(d->hostname);
 	free(d->target);
 	free(d->retry);
+	free(d->self);
 	free(d);
 }

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <sys/socket.h>
+
 #include "dns.h"
 #include "queue.h"
 
@@ -78,6 +80,19 @@ struct deliver_config {
  * loop. */
 struct deliver *deliver_new(struct event_base *base, struct queue *q,
     struct dns_resolver *dns, const struct deliver_config *cfg);
+
+/*
+ * deliver_self - the relay's own listening addresses (ports are not
+ * looked at; copied, replacing any given before): an MX host that
+ * resolves to one of them is this relay under another name, and the MX
+ * list is cut there as it is for an MX named as the relay's hostname.
+ * A wildcard (0.0.0.0, ::) stands for every address of that family on
+ * the machine's interfaces, read now (getifaddrs). False (why) when the
+ * interfaces cannot be listed or memory runs out; the list is then
+ * incomplete.
+ */
+bool deliver_self(struct deliver *d, const struct sockaddr_storage *addrs,
+    size_t n, char *why, size_t whylen);
 
 /* deliver_load - pick up everything already queued (at start-up). */
 size_t deliver_load(struct deliver *d);

@@ -18,6 +18,8 @@
  *                          taken ("local ID ADDR LEN dsn|other" on
  *                          stdout), or refused the first time, then taken
  *   start                  create deliver (after the settings above)
+ *   self IP [IP...]        deliver_self: the relay's own listening
+ *                          addresses (0.0.0.0 and :: for every interface)
  *   ago S                  the next message arrived S seconds ago
  *   bounce                 the next message is a bounce of ours
  *   msg FILE SENDER RCPT.. commit and hand to deliver ("<>": null sender)
@@ -39,6 +41,9 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -319,6 +324,31 @@ main(int argc, char **argv)
 			}
 			if ((dl = deliver_new(base, q, res, &dc)) == NULL) {
 				fprintf(stderr, "deliver_new failed\n");
+				return 2;
+			}
+		} else if (IS("self") && nt >= 2 && dl) {
+			struct sockaddr_storage sa[16];
+			size_t k, n = 0;
+
+			memset(sa, 0, sizeof(sa));
+			for (k = 1; k < nt && n < 16; k++, n++) {
+				struct sockaddr_in *s4 = (void *)&sa[n];
+				struct sockaddr_in6 *s6 = (void *)&sa[n];
+
+				if (inet_pton(AF_INET, tok[k],
+				    &s4->sin_addr) == 1) {
+					s4->sin_family = AF_INET;
+				} else if (inet_pton(AF_INET6, tok[k],
+				    &s6->sin6_addr) == 1) {
+					s6->sin6_family = AF_INET6;
+				} else {
+					fprintf(stderr, "self: bad address "
+					    "%s\n", tok[k]);
+					return 2;
+				}
+			}
+			if (!deliver_self(dl, sa, n, why, sizeof(why))) {
+				fprintf(stderr, "self: %s\n", why);
 				return 2;
 			}
 		} else if (IS("ago") && nt == 2) {

@@ -1144,6 +1144,69 @@ snd.test.       MX 5 backup.self.test.
     check("the best MX of many", f and f[3],
           "top.many.test[127.0.0.1]:%d" % port)
 
+    # An MX whose address is one of the relay's own listening addresses
+    # (deliver_self) is this relay under another name: the list is cut
+    # there as for its hostname, the domain's own address (implicit MX)
+    # included. 127.0.0.2 listens nowhere: the one host kept before the
+    # cut in mid.test is down, so m@ is deferred, not handed to the
+    # equally preferred peer or the worse one.
+    s = Sink()
+    port = s.start()
+    d = fresh("selfaddr")
+    zone = zone_file(d, """
+addr.test.      MX 10 alias.addr.test.
+addr.test.      MX 20 backup.addr.test.
+alias.addr.test. A 127.0.0.9
+backup.addr.test. A 127.0.0.1
+six.test.       MX 10 alias.six.test.
+six.test.       MX 20 backup.addr.test.
+alias.six.test. AAAA 2001:db8::9
+mid.test.       MX 5 best.mid.test.
+mid.test.       MX 10 alias.addr.test.
+mid.test.       MX 10 peer.mid.test.
+mid.test.       MX 20 backup.addr.test.
+best.mid.test.  A 127.0.0.2
+peer.mid.test.  A 127.0.0.1
+implicit.test.  A 127.0.0.9
+other.test.     MX 10 backup.addr.test.
+""")
+    p, _ = message(d, "m1", "to myself by address")
+    rc = ["a@addr.test", "s@six.test", "m@mid.test", "i@implicit.test",
+          "o@other.test"]
+    r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
+                       "start", "self 127.0.0.9 2001:db8::9",
+                       "msg %s <> %s" % (p, " ".join(rc)), "wait 5"])
+    s.stop()
+    if r.ids:
+        q = r.ids[0]
+        check("self by address: statuses", [r.final(q, a) for a in rc],
+              [["bounced"], ["bounced"], [], ["bounced"], ["sent"]])
+        for a in ("a@addr.test", "s@six.test", "i@implicit.test"):
+            f = r.final_line(q, a)
+            truth("self by address: %s says it loops" % a,
+                  f and "loops back" in f[5], f and f[5])
+        truth("self by address: m@mid.test deferred",
+              "m@mid.test" in [x[1] for x in r.defers if x[0] == q])
+    check("self by address: only other.test reached the sink",
+          [t.rcpts for c, t in s.delivered()], [["o@other.test"]])
+
+    # A wildcard listen address stands for the machine's interface
+    # addresses of its family: 0.0.0.0 takes in 127.0.0.1, :: does not.
+    for wild, want in (("0.0.0.0", "bounced"), ("::", "sent")):
+        s = Sink()
+        port = s.start()
+        d = fresh("wild" + wild.replace(":", "6").replace(".", ""))
+        zone = zone_file(d, "w.test. MX 10 mx.w.test.\n"
+                            "mx.w.test. A 127.0.0.1\n")
+        p, _ = message(d, "m1", "wildcard")
+        r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
+                           "start", "self " + wild,
+                           "msg %s <> a@w.test" % p, "wait 10"])
+        s.stop()
+        if r.ids:
+            check("listening on %s: 127.0.0.1 as MX" % wild,
+                  r.final(r.ids[0], "a@w.test"), [want])
+
     # A 5xx greeting from a backup MX while the primary is down: deferred,
     # not bounced. Every MX greeting with 554: that is permanent.
     s = Sink(greet="554 5.3.2 no service for you")
