@@ -954,6 +954,7 @@ cmd_serve(int argc, char **argv)
 	dc.retry = r.cfg->retry;
 	dc.nretry = r.cfg->nretry;
 	dc.lifetime = r.cfg->lifetime;
+	dc.eightbit_bounce = r.cfg->eightbit_bounce;
 	pipeline_keys_copy(&r.bounce_keys, &keys);
 	dc.sign_bounce = sign_bounce;
 	dc.sign_arg = &r;

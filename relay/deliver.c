@@ -107,6 +107,8 @@ struct dmsg {
 	int64_t now;			/* when the attempt started */
 	bool flush;			/* flushed during the attempt: what it
 					 * did not try is due when it ends */
+	bool need8;			/* 8-bit data, for 8BITMIME servers
+					 * only (eightbit_bounce) */
 	struct dmsg *prev, *next;	/* d->msgs */
 	struct dmsg *due_next;
 };
@@ -121,6 +123,7 @@ struct dgroup {
 	enum d_kind dkind;
 	char *name;			/* owned: relay host or domain */
 	uint16_t port;
+	bool need8;			/* only servers offering 8BITMIME */
 	size_t *idx;			/* owned: recipient indexes */
 	const char **rcpt;		/* owned array, borrowed strings */
 	size_t n;
@@ -139,6 +142,7 @@ struct ddest {
 	enum d_kind kind;
 	char *name;			/* owned */
 	uint16_t port;
+	bool need8;			/* sessions need 8BITMIME */
 	enum a_state ast;
 	int64_t resolved_at;
 	struct smtpc_addr *addrs;	/* owned */
@@ -785,7 +789,7 @@ group_fail(struct dgroup *g, const struct smtpc_reply *r, const char *relay,
  */
 static bool
 parse_target(struct deliver *d, const char *id, const char *target,
-    const char *rcpt, struct dgroup *g, struct smtpc_reply *r)
+    const char *rcpt, bool m8, struct dgroup *g, struct smtpc_reply *r)
 {
 	if (strncmp(target, "maildir:", 8) == 0 && target[8]) {
 		g->kind = G_MAILDIR;
@@ -846,8 +850,12 @@ parse_target(struct deliver *d, const char *id, const char *target,
 	{
 		char key[400];
 
-		snprintf(key, sizeof(key), "%s:%s:%u", g->dkind == D_MX ?
-		    "mx" : "relay", g->name, (unsigned)g->port);
+		/* 8-bit mail that needs 8BITMIME has destinations of its
+		 * own: their sessions pass over servers without it. */
+		g->need8 = m8;
+		snprintf(key, sizeof(key), "%s:%s:%u%s", g->dkind == D_MX ?
+		    "mx" : "relay", g->name, (unsigned)g->port,
+		    m8 ? ":8bitmime" : "");
 		g->target = xstrdup(key);
 	}
 	return g->target != NULL;
@@ -907,7 +915,8 @@ place(struct dmsg *m, size_t i)
 	if (target == NULL)
 		target = d->target;
 	memset(&probe, 0, sizeof(probe));
-	if (!parse_target(d, m->env.id, target, addr, &probe, &r)) {
+	if (!parse_target(d, m->env.id, target, addr, m->need8, &probe,
+	    &r)) {
 		free(probe.target);
 		free(probe.name);
 		m->at[i].tried = true;
@@ -935,6 +944,7 @@ place(struct dmsg *m, size_t i)
 		g->target = probe.target;
 		g->name = probe.name;
 		g->port = probe.port;
+		g->need8 = probe.need8;
 	} else {
 		free(probe.target);
 		free(probe.name);
@@ -961,6 +971,7 @@ dest_get(struct deliver *d, const struct dgroup *g)
 	x->name = xstrdup(g->name);
 	x->kind = g->dkind;
 	x->port = g->port;
+	x->need8 = g->need8;
 	if (x->key == NULL || x->name == NULL) {
 		free(x->key);
 		free(x->name);
@@ -1546,14 +1557,16 @@ sess_new(struct ddest *x)
 {
 	struct deliver *d = x->d;
 	struct dsess *s = calloc(1, sizeof(*s));
+	struct smtpc_config sc = d->scfg;
 
 	if (s == NULL)
 		return NULL;
 	s->d = d;
 	s->dest = x;
 	s->st = S_OPENING;
+	sc.need_8bitmime = x->need8;
 	if ((s->idle = evtimer_new(d->base, idle_cb, s)) == NULL ||
-	    (s->c = smtpc_open(d->base, &d->scfg, x->addrs, x->naddrs,
+	    (s->c = smtpc_open(d->base, &sc, x->addrs, x->naddrs,
 	    x->port, &sess_handler, s)) == NULL) {
 		if (s->idle)
 			event_free(s->idle);
@@ -1872,6 +1885,8 @@ begin_send(struct dmsg *m)
 
 	m->st = M_SEND;
 	m->groups_left = 1;	/* held until every group is launched */
+	m->need8 = m->d->cfg.eightbit_bounce && m->data &&
+	    dkim_has_8bit(m->data, m->len);
 	for (i = 0; i < m->env.nrcpt; i++) {
 		if (m->env.rcpt[i].state != Q_PENDING ||
 		    m->env.rcpt[i].next_retry > m->now)

@@ -74,6 +74,15 @@ struct deliver_config {
 	    dns_async_cb cb, void *cbarg);
 	void *lookup_arg;
 	unsigned mx_port;		/* SMTP port for `mx`; 0: 25 (tests) */
+	/*
+	 * 8-bit mail for a server that does not offer 8BITMIME (RFC 6152
+	 * 3 asks for a conversion or a bounce). false: sent as it is, as
+	 * most such servers take it and converting would break the
+	 * relay's signature and seal. true: only servers that offer it
+	 * get it; the next MX host (or address) is tried, and when none
+	 * offers it the recipients fail permanently (5.6.3).
+	 */
+	bool eightbit_bounce;
 };
 
 /* deliver_new - delivery on base; call it on the thread that runs base's

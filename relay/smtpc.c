@@ -74,6 +74,7 @@ struct smtpc {
 	char *helo;			/* owned */
 	unsigned connect_timeout, command_timeout;
 	SSL_CTX *tls;			/* borrowed */
+	bool need_8bitmime;
 
 	struct smtpc_addr *addrs;	/* owned */
 	size_t naddrs, cur;
@@ -468,9 +469,32 @@ addr_failed(struct smtpc *c, const struct smtpc_reply *why)
 	sc_next_addr(c);
 }
 
+/* addr_done - this address is finished whatever the TLS state: no
+ * plaintext try of it, since TLS was not the trouble. */
+static void
+addr_done(struct smtpc *c, const struct smtpc_reply *why)
+{
+	c->no_tls = true;
+	addr_failed(c, why);
+}
+
 static void
 ready(struct smtpc *c)
 {
+	if (c->need_8bitmime && !c->ext_8bitmime) {
+		/* RFC 6152 3: 8-bit data only to a server that offers
+		 * 8BITMIME; the owner chose not to send it to others
+		 * unchanged, and converting it would break the relay's
+		 * own signature and seal. */
+		struct smtpc_reply r;
+
+		sc_printf(c, "QUIT\r\n");
+		smtpc_reply_set(&r, SMTPC_PERM, "5.6.3", "%s does not "
+		    "accept 8-bit data (no 8BITMIME) and the message has "
+		    "8-bit content", c->peer);
+		addr_done(c, &r);
+		return;
+	}
 	c->st = SC_READY;
 	c->usable = true;
 	sc_disarm(c);
@@ -537,10 +561,8 @@ open_reply(struct smtpc *c)
 
 	reply_from_server(&r, c->rcode, c->rtext);
 	if (c->rcode == 421 && c->st != SC_GREETING) {
-		/* Closing (RFC 5321 3.8): this address is done now, and
-		 * not tried again in plaintext: TLS was not the trouble. */
-		c->no_tls = true;
-		addr_failed(c, &r);
+		/* Closing (RFC 5321 3.8): this address is done now. */
+		addr_done(c, &r);
 		return;
 	}
 	switch (c->st) {
@@ -1185,6 +1207,7 @@ smtpc_open(struct event_base *base, const struct smtpc_config *cfg,
 	c->command_timeout = cfg->command_timeout ? cfg->command_timeout :
 	    300;
 	c->tls = cfg->tls;
+	c->need_8bitmime = cfg->need_8bitmime;
 	c->port = port;
 	c->addrs = calloc(naddrs, sizeof(*c->addrs));
 	c->timer = evtimer_new(base, timer_cb, c);

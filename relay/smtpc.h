@@ -7,7 +7,8 @@
  * greeting, EHLO (HELO when EHLO is refused), STARTTLS when offered and a
  * TLS context is given. TLS is opportunistic: certificates are not
  * verified, and a failed handshake makes the client try the same address
- * again in plaintext rather than give up.
+ * again in plaintext rather than give up. A session that needs 8BITMIME
+ * (for 8-bit mail) passes over the addresses whose server lacks it.
  *
  * A transaction: MAIL, every RCPT, DATA, the dot-stuffed body. With
  * PIPELINING, MAIL, the RCPTs and DATA go out in one write. SIZE is
@@ -77,6 +78,9 @@ struct smtpc_config {
 	SSL_CTX *tls;			/* STARTTLS when offered; NULL:
 					 * never. Borrowed: must outlive
 					 * every session. */
+	bool need_8bitmime;		/* an address whose server does not
+					 * offer 8BITMIME fails permanently
+					 * (5.6.3) and the next is tried */
 };
 
 /* One transaction. The caller keeps every pointer alive until sent. */

@@ -13,6 +13,7 @@
  *   zone FILE              MX/A/AAAA from this zone file
  *   resolver IP@PORT       ... or from a real DNS server
  *   mx_port P              SMTP port for `mx`
+ *   eightbit send|bounce   8-bit mail for servers without 8BITMIME
  *   sign                   bounces go through a test "signer"
  *   local ADDR kept|failonce  bounces to ADDR go to a test local_bounce:
  *                          taken ("local ID ADDR LEN dsn|other" on
@@ -294,6 +295,8 @@ main(int argc, char **argv)
 			dc.max_connections = (unsigned)atoi(tok[1]);
 		} else if (IS("mx_port") && nt == 2) {
 			dc.mx_port = (unsigned)atoi(tok[1]);
+		} else if (IS("eightbit") && nt == 2) {
+			dc.eightbit_bounce = strcmp(tok[1], "bounce") == 0;
 		} else if (IS("sign")) {
 			dc.sign_bounce = test_sign;
 		} else if (IS("local") && nt == 3 && nlocals < 4) {

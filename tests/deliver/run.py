@@ -1234,13 +1234,107 @@ grumpy.test.    MX 10 backup.down.test.
               r.final(q, "b@grumpy.test"), ["bounced"])
 
 
+def g_eightbit():
+    # Two servers on one port: new.two.test offers 8BITMIME, old.two.test
+    # (preferred) does not; none.test has only the old one; temp.test has
+    # a dead primary before it.
+    new = Sink()
+    port = new.start()
+    old = Sink(eightbitmime=False, host="127.0.0.3", port=port)
+    old.start()
+    zone_text = """
+two.test.       MX 10 old.two.test.
+two.test.       MX 20 new.two.test.
+old.two.test.   A 127.0.0.3
+new.two.test.   A 127.0.0.1
+none.test.      MX 10 old.two.test.
+temp.test.      MX 10 dead.temp.test.
+temp.test.      MX 20 old.two.test.
+dead.temp.test. A 127.0.0.4
+snd.test.       MX 10 new.two.test.
+"""
+    body8 = b"caf\xc3\xa9 cr\xc3\xa8me br\xc3\xbbl\xc3\xa9e\r\n"
+
+    # eightbit = bounce: 8-bit mail passes over servers without 8BITMIME
+    # for the next MX, fails with 5.6.3 when no MX offers it, and is
+    # deferred when the one that might is down. 7-bit mail is not
+    # affected.
+    d = fresh("bounce")
+    zone = zone_file(d, zone_text)
+    p8, data8 = message(d, "m8", "eight bits", body=body8)
+    p7, data7 = message(d, "m7", "seven bits")
+    r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
+                       "eightbit bounce", "start",
+                       "msg %s alice@snd.test a@two.test n@none.test "
+                       "t@temp.test" % p8,
+                       "msg %s alice@snd.test b@two.test o@none.test" % p7,
+                       "wait 6"])
+    if len(r.ids) == 2:
+        q8, q7 = r.ids
+        check("bounce: 8-bit statuses", [r.final(q8, a) for a in
+                                         ("a@two.test", "n@none.test",
+                                          "t@temp.test")],
+              [["sent"], ["bounced"], []])
+        f = r.final_line(q8, "a@two.test")
+        check("bounce: 8-bit mail to the MX offering 8BITMIME", f and f[3],
+              "new.two.test[127.0.0.1]:%d" % port)
+        f = r.final_line(q8, "n@none.test")
+        truth("bounce: the reason names 8-bit data",
+              f and "does not accept 8-bit data" in f[5], f and f[5])
+        truth("bounce: t@temp.test deferred (its primary may offer it)",
+              "t@temp.test" in [x[1] for x in r.defers if x[0] == q8])
+        check("bounce: 7-bit statuses", [r.final(q7, a) for a in
+                                         ("b@two.test", "o@none.test")],
+              [["sent"], ["sent"]])
+        f = r.final_line(q7, "b@two.test")
+        check("bounce: 7-bit mail to the preferred MX", f and f[3],
+              "old.two.test[127.0.0.3]:%d" % port)
+    check("bounce: the server without 8BITMIME got no 8-bit mail",
+          sorted(a for c, t in old.txns() for a in t.rcpts),
+          ["b@two.test", "o@none.test"])
+    got = [t for c, t in new.delivered() if t.rcpts == ["a@two.test"]]
+    check("bounce: 8-bit mail delivered unchanged, with BODY=8BITMIME",
+          [(t.body == data8, "BODY=8BITMIME" in t.params) for t in got],
+          [(True, True)])
+    b = bounce_txns(new, "alice@snd.test")
+    check("bounce: one report", len(b), 1)
+    if b:
+        check_dsn("8bit dsn", b[0].body, "alice@snd.test",
+                  {"n@none.test": (r"5\.6\.3", "does not accept 8-bit data",
+                                   False)}, "eight bits")
+
+    # eightbit = send (the default): 8-bit mail goes to the preferred MX
+    # as it is, without BODY=8BITMIME, since it does not offer it.
+    d = fresh("send")
+    zone = zone_file(d, zone_text)
+    n_old = len(old.delivered())
+    p8, data8 = message(d, "m8", "eight bits", body=body8)
+    r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
+                       "start", "msg %s alice@snd.test a@two.test "
+                       "n@none.test" % p8, "wait 10"])
+    got = old.delivered()[n_old:]
+    check("send: 8-bit mail to the server without 8BITMIME",
+          sorted(a for c, t in got for a in t.rcpts),
+          ["a@two.test", "n@none.test"])
+    check("send: unchanged, without BODY=",
+          [(t.body == data8, "BODY=" in t.params) for c, t in got],
+          [(True, False)] * len(got))
+    if r.ids:
+        check("send: statuses", [r.final(r.ids[0], a) for a in
+                                 ("a@two.test", "n@none.test")],
+              [["sent"], ["sent"]])
+    check("send: no bounce", r.bounces, [])
+    old.stop()
+    new.stop()
+
+
 GROUPS = {
     "resolver": g_resolver,
     "maildir": g_maildir, "relayhost": g_relayhost, "esmtp": g_esmtp,
     "retry": g_retry, "bounce": g_bounce, "expiry": g_expiry,
     "mixed": g_mixed, "reuse": g_reuse, "mx": g_mx, "tls": g_tls,
     "timeout": g_timeout, "load": g_load, "wire": g_wire,
-    "replies": g_replies, "mxself": g_mxself,
+    "replies": g_replies, "mxself": g_mxself, "eightbit": g_eightbit,
 }
 
 if __name__ == "__main__":

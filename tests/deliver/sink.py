@@ -4,7 +4,7 @@ One Sink listens on a loopback port (asyncio, in a thread of its own) and
 records every connection: EHLO names, whether TLS was started, and each
 transaction (MAIL, accepted RCPTs, the body as sent and un-dot-stuffed,
 whether MAIL/RCPT/DATA came in one write). What it offers is set per sink
-(PIPELINING, STARTTLS, SIZE, EHLO at all, the greeting, silence, a
+(PIPELINING, STARTTLS, SIZE, 8BITMIME, EHLO at all, the greeting, silence, a
 never-answered end of data, a STARTTLS that is followed by garbage); what it
 answers is chosen by each recipient's local part:
 
@@ -207,7 +207,9 @@ class Session(asyncio.Protocol):
                 lines.append("SIZE %d" % sk.size)
             if sk.starttls and not self.conn.tls:
                 lines.append("STARTTLS")
-            lines += ["8BITMIME", "ENHANCEDSTATUSCODES"]
+            if sk.eightbitmime:
+                lines.append("8BITMIME")
+            lines.append("ENHANCEDSTATUSCODES")
             for k, l in enumerate(lines):
                 self.reply("250%s%s" % (" " if k == len(lines) - 1
                                         else "-", l))
@@ -350,7 +352,8 @@ class Sink:
                  greet="220 sink.test ESMTP test sink", silent=False,
                  hang_data=False, tls_broken=False, drop_idle=0,
                  host="127.0.0.1", script=None, script_conns=None,
-                 split=False, slow_dot=0, script_from_mail=0):
+                 split=False, slow_dot=0, script_from_mail=0,
+                 eightbitmime=True, port=0):
         self.pipelining = pipelining
         self.starttls = starttls        # (certfile, keyfile) or None
         self.size = size
@@ -364,6 +367,8 @@ class Sink:
         self.script = script or {}
         self.script_conns = script_conns
         self.script_from_mail = script_from_mail
+        self.eightbitmime = eightbitmime    # offered in the EHLO reply
+        self.want_port = port               # 0: any free one
         self.split = split
         self.slow_dot = slow_dot
         self.lock = threading.Lock()
@@ -409,7 +414,7 @@ class Sink:
             asyncio.set_event_loop(self.loop)
             self.server = self.loop.run_until_complete(
                 self.loop.create_server(lambda: Session(self), self.host,
-                                        0))
+                                        self.want_port))
             self.port = self.server.sockets[0].getsockname()[1]
             ready.set()
             self.loop.run_forever()
