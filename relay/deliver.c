@@ -35,9 +35,9 @@
  * SECURITY: untrusted input here is SMTP replies (smtpc.c keeps them
  * printable ASCII), DNS answers (at most MX_MAX hosts and ADDR_MAX
  * addresses per destination; a null MX is honoured, an MX naming this
- * relay or resolving to one of its addresses is skipped) and the queued envelope (smtpc refuses addresses with
- * control characters before they reach the wire). Peer text reaches the
- * log only through log_quote.
+ * relay or resolving to one of its addresses is skipped) and the queued
+ * envelope (smtpc refuses addresses with control characters before they
+ * reach the wire). Peer text reaches the log only through log_quote.
  */
 #include <errno.h>
 #include <pthread.h>
