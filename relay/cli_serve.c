@@ -233,6 +233,29 @@ route(void *arg, const char *rcpt_domain)
 	return t;
 }
 
+/*
+ * deliver_self_from - tell delivery the addresses the server listens on
+ * (as bound, names resolved), so that an MX pointing at this machine is
+ * taken for this relay even under another name.
+ */
+static bool
+deliver_self_from(struct deliver *dl, const struct smtpd *sd, char *why,
+    size_t whylen)
+{
+	size_t n = smtpd_addrs(sd, NULL, 0);
+	struct sockaddr_storage *a = calloc(n ? n : 1, sizeof(*a));
+	bool ok;
+
+	if (a == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return false;
+	}
+	n = smtpd_addrs(sd, a, n);
+	ok = deliver_self(dl, a, n, why, whylen);
+	free(a);
+	return ok;
+}
+
 /* ------------------------------------------------------------ maildirs */
 
 /*
@@ -948,6 +971,7 @@ cmd_serve(int argc, char **argv)
 	dc.retry = r.cfg->retry;
 	dc.nretry = r.cfg->nretry;
 	dc.lifetime = r.cfg->lifetime;
+	dc.eightbit_bounce = r.cfg->eightbit_bounce;
 	pipeline_keys_copy(&r.bounce_keys, &keys);
 	dc.sign_bounce = sign_bounce;
 	dc.sign_arg = &r;
@@ -1003,6 +1027,9 @@ cmd_serve(int argc, char **argv)
 		log_event(LOG_LVL_INFO, NULL, "event=listening addr=%s",
 		    r.cfg->listen[i]);
 	}
+	if (!deliver_self_from(r.dl, r.sd, why, sizeof(why)))
+		log_event(LOG_LVL_ERR, NULL, "event=self_addrs reason=\"%s\"",
+		    why);
 	if (!maildirs_prepare(r.cfg, why, sizeof(why)) ||
 	    !(r.pid_written = pidfile_write(r.cfg->pid_file, why,
 	    sizeof(why))) ||

@@ -1247,6 +1247,15 @@ set_posters(struct loader *L, const struct key_def *k, void *field,
 }
 
 static bool
+set_eightbit(struct loader *L, const struct key_def *k, void *field,
+    const char *v)
+{
+	static const char *const o[] = { "send", "bounce" };
+
+	return set_two(L, k, field, v, o);
+}
+
+static bool
 set_dmarc_reject(struct loader *L, const struct key_def *k, void *field,
     const char *v)
 {
@@ -1763,6 +1772,7 @@ static const struct key_def delivery_keys[] = {
 	{ "deliver", set_target, CFG(deliver), 0, 0, false },
 	{ "retry", set_retry, 0, 1, 30 * DAY, false },
 	{ "lifetime", set_duration, CFG(lifetime), 60, 365 * DAY, false },
+	{ "eightbit", set_eightbit, CFG(eightbit_bounce), 0, 0, false },
 };
 
 static const struct key_def signing_keys[] = {

@@ -54,6 +54,9 @@ struct relay_config {
 	unsigned *retry;	/* seconds; default 60 300 1800 7200 */
 	size_t nretry;
 	unsigned lifetime;	/* seconds, default 5 days */
+	bool eightbit_bounce;	/* eightbit = send (false, the default) or
+				 * bounce: 8-bit mail only to servers that
+				 * offer 8BITMIME */
 
 	/* [signing] and [arc] (arc_* NULL: the signing ones) */
 	char *sign_domain, *sign_selector, *sign_key;

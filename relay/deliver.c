@@ -35,9 +35,9 @@
  * SECURITY: untrusted input here is SMTP replies (smtpc.c keeps them
  * printable ASCII), DNS answers (at most MX_MAX hosts and ADDR_MAX
  * addresses per destination; a null MX is honoured, an MX naming this
- * relay is skipped) and the queued envelope (smtpc refuses addresses with
- * control characters before they reach the wire). Peer text reaches the
- * log only through log_quote.
+ * relay or resolving to one of its addresses is skipped) and the queued
+ * envelope (smtpc refuses addresses with control characters before they
+ * reach the wire). Peer text reaches the log only through log_quote.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 
 #include <event2/event.h>
@@ -106,6 +107,8 @@ struct dmsg {
 	int64_t now;			/* when the attempt started */
 	bool flush;			/* flushed during the attempt: what it
 					 * did not try is due when it ends */
+	bool need8;			/* 8-bit data, for 8BITMIME servers
+					 * only (eightbit_bounce) */
 	struct dmsg *prev, *next;	/* d->msgs */
 	struct dmsg *due_next;
 };
@@ -120,6 +123,7 @@ struct dgroup {
 	enum d_kind dkind;
 	char *name;			/* owned: relay host or domain */
 	uint16_t port;
+	bool need8;			/* only servers offering 8BITMIME */
 	size_t *idx;			/* owned: recipient indexes */
 	const char **rcpt;		/* owned array, borrowed strings */
 	size_t n;
@@ -138,6 +142,7 @@ struct ddest {
 	enum d_kind kind;
 	char *name;			/* owned */
 	uint16_t port;
+	bool need8;			/* sessions need 8BITMIME */
 	enum a_state ast;
 	int64_t resolved_at;
 	struct smtpc_addr *addrs;	/* owned */
@@ -226,6 +231,8 @@ struct deliver {
 	unsigned lifetime, max_conn, max_active;
 	SSL_CTX *tls;			/* owned */
 	struct smtpc_config scfg;
+	struct sockaddr_storage *self;	/* owned: the relay's addresses */
+	size_t nself;
 
 	struct dmsg *msgs;		/* owned list */
 	size_t nmsgs;
@@ -782,7 +789,7 @@ group_fail(struct dgroup *g, const struct smtpc_reply *r, const char *relay,
  */
 static bool
 parse_target(struct deliver *d, const char *id, const char *target,
-    const char *rcpt, struct dgroup *g, struct smtpc_reply *r)
+    const char *rcpt, bool m8, struct dgroup *g, struct smtpc_reply *r)
 {
 	if (strncmp(target, "maildir:", 8) == 0 && target[8]) {
 		g->kind = G_MAILDIR;
@@ -843,8 +850,12 @@ parse_target(struct deliver *d, const char *id, const char *target,
 	{
 		char key[400];
 
-		snprintf(key, sizeof(key), "%s:%s:%u", g->dkind == D_MX ?
-		    "mx" : "relay", g->name, (unsigned)g->port);
+		/* 8-bit mail that needs 8BITMIME has destinations of its
+		 * own: their sessions pass over servers without it. */
+		g->need8 = m8;
+		snprintf(key, sizeof(key), "%s:%s:%u%s", g->dkind == D_MX ?
+		    "mx" : "relay", g->name, (unsigned)g->port,
+		    m8 ? ":8bitmime" : "");
 		g->target = xstrdup(key);
 	}
 	return g->target != NULL;
@@ -904,7 +915,8 @@ place(struct dmsg *m, size_t i)
 	if (target == NULL)
 		target = d->target;
 	memset(&probe, 0, sizeof(probe));
-	if (!parse_target(d, m->env.id, target, addr, &probe, &r)) {
+	if (!parse_target(d, m->env.id, target, addr, m->need8, &probe,
+	    &r)) {
 		free(probe.target);
 		free(probe.name);
 		m->at[i].tried = true;
@@ -932,6 +944,7 @@ place(struct dmsg *m, size_t i)
 		g->target = probe.target;
 		g->name = probe.name;
 		g->port = probe.port;
+		g->need8 = probe.need8;
 	} else {
 		free(probe.target);
 		free(probe.name);
@@ -958,6 +971,7 @@ dest_get(struct deliver *d, const struct dgroup *g)
 	x->name = xstrdup(g->name);
 	x->kind = g->dkind;
 	x->port = g->port;
+	x->need8 = g->need8;
 	if (x->key == NULL || x->name == NULL) {
 		free(x->key);
 		free(x->name);
@@ -1150,6 +1164,84 @@ is_self(const struct deliver *d, const char *name)
 	return strlen(name) == n && strncasecmp(name, d->hostname, n) == 0;
 }
 
+/* self_addr - an address (AF_INET: 4 bytes, AF_INET6: 16) that is one of
+ * this relay's own (deliver_self). */
+static bool
+self_addr(const struct deliver *d, int family, const unsigned char *a)
+{
+	size_t i;
+
+	for (i = 0; i < d->nself; i++) {
+		const struct sockaddr_storage *x = &d->self[i];
+
+		if (x->ss_family != family)
+			continue;
+		if (family == AF_INET && memcmp(&((const struct
+		    sockaddr_in *)x)->sin_addr, a, 4) == 0)
+			return true;
+		if (family == AF_INET6 && memcmp(&((const struct
+		    sockaddr_in6 *)x)->sin6_addr, a, 16) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* host_is_self - an MX host with an address of this relay's is this
+ * relay, whatever its name. */
+static bool
+host_is_self(const struct deliver *d, const struct rhost *h)
+{
+	size_t k;
+
+	for (k = 0; k < h->n4; k++)
+		if (self_addr(d, AF_INET, h->v4[k]))
+			return true;
+	for (k = 0; k < h->n6; k++)
+		if (self_addr(d, AF_INET6, h->v6[k]))
+			return true;
+	return false;
+}
+
+/* loops_back - this relay is the best MX left: a permanent failure. */
+static void
+loops_back(struct dresolve *rs)
+{
+	rs->failed = true;
+	smtpc_reply_set(&rs->err, SMTPC_PERM, "5.4.6", "mail for %s loops "
+	    "back to this relay (it is the best MX left)", rs->dest->name);
+}
+
+/*
+ * cut_self - once the addresses are in: the first MX host (rs->h is best
+ * first) that resolves to one of this relay's addresses is this relay
+ * under another name, so it and every host not preferred to it go, as
+ * mx_hosts does for this relay's name (RFC 5321 5.1). An implicit MX (the
+ * domain's own address) counts too; a relayhost never does, it is
+ * configured. False (rs->err) when nothing is left.
+ */
+static bool
+cut_self(struct dresolve *rs)
+{
+	size_t i, keep;
+
+	if (rs->dest->kind != D_MX || rs->d->nself == 0)
+		return true;
+	for (i = 0; i < rs->nh && !host_is_self(rs->d, &rs->h[i]); i++)
+		;
+	if (i == rs->nh)
+		return true;
+	for (keep = 0; keep < i && rs->h[keep].pref < rs->h[i].pref; keep++)
+		;
+	for (i = keep; i < rs->nh; i++)
+		free(rs->h[i].name);
+	rs->nh = keep;
+	if (keep == 0) {
+		loops_back(rs);
+		return false;
+	}
+	return true;
+}
+
 /*
  * mx_hosts - the MX hosts of an answer into rs->h, best first, ties in
  * random order (RFC 5321 5.1), at most MX_MAX of them. When this relay
@@ -1195,10 +1287,7 @@ mx_hosts(struct dresolve *rs, const struct pdns_answer *ans)
 		free(rs->h[i].name);
 	rs->nh = keep;
 	if (keep == 0 && self >= 0) {
-		rs->failed = true;
-		smtpc_reply_set(&rs->err, SMTPC_PERM, "5.4.6", "mail for %s "
-		    "loops back to this relay (it is the best MX left)",
-		    rs->dest->name);
+		loops_back(rs);
 		return false;
 	}
 	return true;
@@ -1315,6 +1404,8 @@ resolve_finish(struct dresolve *rs, bool kick)
 	}
 	rs_unlink(rs);
 	x->rs = NULL;
+	if (!rs->failed)
+		(void)cut_self(rs);
 	if (!rs->failed) {
 		if ((a = calloc(ADDR_MAX, sizeof(*a))) == NULL) {
 			rs->failed = true;
@@ -1466,14 +1557,16 @@ sess_new(struct ddest *x)
 {
 	struct deliver *d = x->d;
 	struct dsess *s = calloc(1, sizeof(*s));
+	struct smtpc_config sc = d->scfg;
 
 	if (s == NULL)
 		return NULL;
 	s->d = d;
 	s->dest = x;
 	s->st = S_OPENING;
+	sc.need_8bitmime = x->need8;
 	if ((s->idle = evtimer_new(d->base, idle_cb, s)) == NULL ||
-	    (s->c = smtpc_open(d->base, &d->scfg, x->addrs, x->naddrs,
+	    (s->c = smtpc_open(d->base, &sc, x->addrs, x->naddrs,
 	    x->port, &sess_handler, s)) == NULL) {
 		if (s->idle)
 			event_free(s->idle);
@@ -1626,8 +1719,9 @@ sess_sent_cb(void *arg, struct smtpc *c, struct smtpc_msg *sm, bool fresh)
 
 	s->g = NULL;
 	if (fresh) {
-		/* A reused connection was dead: so are its idle siblings,
-		 * most likely. Try again on a new one. */
+		/* A reused connection was dead, or closed with a 421: so
+		 * are its idle siblings, most likely. Try again on a new
+		 * one. */
 		wait_push(x, g, true);
 		sess_drop(s, false);
 		for (o = x->sess; o; o = on) {
@@ -1791,6 +1885,8 @@ begin_send(struct dmsg *m)
 
 	m->st = M_SEND;
 	m->groups_left = 1;	/* held until every group is launched */
+	m->need8 = m->d->cfg.eightbit_bounce && m->data &&
+	    dkim_has_8bit(m->data, m->len);
 	for (i = 0; i < m->env.nrcpt; i++) {
 		if (m->env.rcpt[i].state != Q_PENDING ||
 		    m->env.rcpt[i].next_retry > m->now)
@@ -2240,6 +2336,82 @@ deliver_flush(struct deliver *d)
 	return n;
 }
 
+/* self_add - one address of the relay's, once. */
+static bool
+self_add(struct deliver *d, const struct sockaddr *sa)
+{
+	struct sockaddr_storage *v;
+	const unsigned char *a;
+	size_t len;
+
+	if (sa == NULL || (sa->sa_family != AF_INET &&
+	    sa->sa_family != AF_INET6))
+		return true;
+	a = sa->sa_family == AF_INET ?
+	    (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr :
+	    (const unsigned char *)&((const struct sockaddr_in6 *)sa)->
+	    sin6_addr;
+	if (self_addr(d, sa->sa_family, a))
+		return true;
+	if ((v = realloc(d->self, (d->nself + 1) * sizeof(*v))) == NULL)
+		return false;
+	d->self = v;
+	len = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
+	    sizeof(struct sockaddr_in6);
+	memset(&v[d->nself], 0, sizeof(v[d->nself]));
+	memcpy(&v[d->nself], sa, len);
+	d->nself++;
+	return true;
+}
+
+/* wildcard - 0.0.0.0 or ::, which listen on every interface. */
+static bool
+wildcard(const struct sockaddr_storage *a)
+{
+	static const unsigned char zero[16];
+
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		    htonl(INADDR_ANY);
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		    zero, 16) == 0;
+	return false;
+}
+
+bool
+deliver_self(struct deliver *d, const struct sockaddr_storage *addrs,
+    size_t n, char *why, size_t whylen)
+{
+	struct ifaddrs *ifs = NULL, *i;
+	bool ok = true;
+	size_t k;
+
+	free(d->self);
+	d->self = NULL;
+	d->nself = 0;
+	for (k = 0; k < n && ok; k++) {
+		if (!wildcard(&addrs[k])) {
+			ok = self_add(d, (const struct sockaddr *)&addrs[k]);
+			continue;
+		}
+		if (ifs == NULL && getifaddrs(&ifs) != 0) {
+			snprintf(why, whylen, "cannot list the interface "
+			    "addresses: %s", strerror(errno));
+			return false;
+		}
+		for (i = ifs; i && ok; i = i->ifa_next)
+			if (i->ifa_addr && i->ifa_addr->sa_family ==
+			    addrs[k].ss_family)
+				ok = self_add(d, i->ifa_addr);
+	}
+	if (ifs)
+		freeifaddrs(ifs);
+	if (!ok)
+		snprintf(why, whylen, "out of memory");
+	return ok;
+}
+
 void
 deliver_stop(struct deliver *d)
 {
@@ -2320,5 +2492,6 @@ deliver_free(struct deliver *d)
 	free(d->hostname);
 	free(d->target);
 	free(d->retry);
+	free(d->self);
 	free(d);
 }

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <sys/socket.h>
+
 #include "dns.h"
 #include "queue.h"
 
@@ -72,12 +74,34 @@ struct deliver_config {
 	    dns_async_cb cb, void *cbarg);
 	void *lookup_arg;
 	unsigned mx_port;		/* SMTP port for `mx`; 0: 25 (tests) */
+	/*
+	 * 8-bit mail for a server that does not offer 8BITMIME (RFC 6152
+	 * 3 asks for a conversion or a bounce). false: sent as it is, as
+	 * most such servers take it and converting would break the
+	 * relay's signature and seal. true: only servers that offer it
+	 * get it; the next MX host (or address) is tried, and when none
+	 * offers it the recipients fail permanently (5.6.3).
+	 */
+	bool eightbit_bounce;
 };
 
 /* deliver_new - delivery on base; call it on the thread that runs base's
  * loop. */
 struct deliver *deliver_new(struct event_base *base, struct queue *q,
     struct dns_resolver *dns, const struct deliver_config *cfg);
+
+/*
+ * deliver_self - the relay's own listening addresses (ports are not
+ * looked at; copied, replacing any given before): an MX host that
+ * resolves to one of them is this relay under another name, and the MX
+ * list is cut there as it is for an MX named as the relay's hostname.
+ * A wildcard (0.0.0.0, ::) stands for every address of that family on
+ * the machine's interfaces, read now (getifaddrs). False (why) when the
+ * interfaces cannot be listed or memory runs out; the list is then
+ * incomplete.
+ */
+bool deliver_self(struct deliver *d, const struct sockaddr_storage *addrs,
+    size_t n, char *why, size_t whylen);
 
 /* deliver_load - pick up everything already queued (at start-up). */
 size_t deliver_load(struct deliver *d);

@@ -74,6 +74,7 @@ struct smtpc {
 	char *helo;			/* owned */
 	unsigned connect_timeout, command_timeout;
 	SSL_CTX *tls;			/* borrowed */
+	bool need_8bitmime;
 
 	struct smtpc_addr *addrs;	/* owned */
 	size_t naddrs, cur;
@@ -468,9 +469,32 @@ addr_failed(struct smtpc *c, const struct smtpc_reply *why)
 	sc_next_addr(c);
 }
 
+/* addr_done - this address is finished whatever the TLS state: no
+ * plaintext try of it, since TLS was not the trouble. */
+static void
+addr_done(struct smtpc *c, const struct smtpc_reply *why)
+{
+	c->no_tls = true;
+	addr_failed(c, why);
+}
+
 static void
 ready(struct smtpc *c)
 {
+	if (c->need_8bitmime && !c->ext_8bitmime) {
+		/* RFC 6152 3: 8-bit data only to a server that offers
+		 * 8BITMIME; the owner chose not to send it to others
+		 * unchanged, and converting it would break the relay's
+		 * own signature and seal. */
+		struct smtpc_reply r;
+
+		sc_printf(c, "QUIT\r\n");
+		smtpc_reply_set(&r, SMTPC_PERM, "5.6.3", "%s does not "
+		    "accept 8-bit data (no 8BITMIME) and the message has "
+		    "8-bit content", c->peer);
+		addr_done(c, &r);
+		return;
+	}
 	c->st = SC_READY;
 	c->usable = true;
 	sc_disarm(c);
@@ -536,6 +560,11 @@ open_reply(struct smtpc *c)
 	struct smtpc_reply r;
 
 	reply_from_server(&r, c->rcode, c->rtext);
+	if (c->rcode == 421 && c->st != SC_GREETING) {
+		/* Closing (RFC 5321 3.8): this address is done now. */
+		addr_done(c, &r);
+		return;
+	}
 	switch (c->st) {
 	case SC_GREETING:
 		if (c->rcode != 220) {
@@ -790,17 +819,40 @@ txn_done(struct smtpc *c)
 	txn_report(c, false);
 }
 
-/* txn_failed - the connection broke or timed out in a transaction. */
+/* txn_drop - the connection is gone in a transaction: recipients not
+ * final yet get why, accepted ones too (nothing was delivered). */
 static void
-txn_failed(struct smtpc *c, const struct smtpc_reply *why)
+txn_drop(struct smtpc *c, const struct smtpc_reply *why, bool fresh)
 {
-	bool fresh = !c->answered && c->ntxn > 0;
-
 	settle(c, why, false);
 	sc_close(c);
 	c->st = SC_DEAD;
 	c->usable = false;
 	txn_report(c, fresh);
+}
+
+/* txn_failed - the connection broke or timed out in a transaction. */
+static void
+txn_failed(struct smtpc *c, const struct smtpc_reply *why)
+{
+	txn_drop(c, why, !c->answered && c->ntxn > 0);
+}
+
+/*
+ * txn_closing - a 421 in a transaction, whatever it answers: the server
+ * is closing the connection (RFC 5321 3.8), and may well leave the
+ * socket open without another word, so it is dropped now rather than
+ * after a timeout, and the replies still awaited are not waited for.
+ * On a reused connection it is most often a server that ends idle or
+ * long-lived connections this way: the transaction goes again on a new
+ * connection at once (fresh). A 421 to the RSET that ends a transaction
+ * leaves the results it had, which are all final by then.
+ */
+static void
+txn_closing(struct smtpc *c, const struct smtpc_reply *r,
+    enum sc_exp what)
+{
+	txn_drop(c, r, c->ntxn > 0 && what != X_RSET);
 }
 
 static void
@@ -818,6 +870,10 @@ txn_reply(struct smtpc *c)
 	w = c->wait[c->whead++];
 	c->answered = true;
 	reply_from_server(&r, c->rcode, c->rtext);
+	if (c->rcode == 421) {
+		txn_closing(c, &r, w.what);
+		return;
+	}
 	switch (w.what) {
 	case X_MAIL:
 		if (r.cls == SMTPC_OK) {
@@ -1151,6 +1207,7 @@ smtpc_open(struct event_base *base, const struct smtpc_config *cfg,
 	c->command_timeout = cfg->command_timeout ? cfg->command_timeout :
 	    300;
 	c->tls = cfg->tls;
+	c->need_8bitmime = cfg->need_8bitmime;
 	c->port = port;
 	c->addrs = calloc(naddrs, sizeof(*c->addrs));
 	c->timer = evtimer_new(base, timer_cb, c);

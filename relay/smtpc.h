@@ -7,7 +7,8 @@
  * greeting, EHLO (HELO when EHLO is refused), STARTTLS when offered and a
  * TLS context is given. TLS is opportunistic: certificates are not
  * verified, and a failed handshake makes the client try the same address
- * again in plaintext rather than give up.
+ * again in plaintext rather than give up. A session that needs 8BITMIME
+ * (for 8-bit mail) passes over the addresses whose server lacks it.
  *
  * A transaction: MAIL, every RCPT, DATA, the dot-stuffed body. With
  * PIPELINING, MAIL, the RCPTs and DATA go out in one write. SIZE is
@@ -77,6 +78,9 @@ struct smtpc_config {
 	SSL_CTX *tls;			/* STARTTLS when offered; NULL:
 					 * never. Borrowed: must outlive
 					 * every session. */
+	bool need_8bitmime;		/* an address whose server does not
+					 * offer 8BITMIME fails permanently
+					 * (5.6.3) and the next is tried */
 };
 
 /* One transaction. The caller keeps every pointer alive until sent. */
@@ -104,8 +108,11 @@ struct smtpc_handler {
 	/*
 	 * sent - a transaction ended: m->res is filled for every recipient.
 	 * fresh: a reused connection turned out to be dead before the
-	 * server answered anything, so nothing happened and the transaction
-	 * should be tried again on a new connection (m->res is not set).
+	 * server answered anything, or the server answered 421 (closing)
+	 * before the transaction was over, so nothing was delivered and
+	 * the transaction should be tried again on a new connection
+	 * (m->res is not to be used). A 421 ends the session at once:
+	 * smtpc_usable is then false.
 	 * smtpc_usable says whether the session can take another one.
 	 */
 	void (*sent)(void *arg, struct smtpc *c, struct smtpc_msg *m,

@@ -2105,6 +2105,27 @@ fail:
 	return false;
 }
 
+size_t
+smtpd_addrs(const struct smtpd *srv, struct sockaddr_storage *out,
+    size_t max)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < srv->nlis; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+
+		memset(&ss, 0, sizeof(ss));
+		if (getsockname(evconnlistener_get_fd(srv->lis[i]),
+		    (struct sockaddr *)&ss, &len) != 0)
+			continue;
+		if (n < max)
+			out[n] = ss;
+		n++;
+	}
+	return n;
+}
+
 void
 smtpd_stop(struct smtpd *srv)
 {

@@ -113,6 +113,11 @@ struct smtpd *smtpd_new(struct event_base *base, const struct smtpd_config *cfg,
 bool smtpd_listen(struct smtpd *s, const char *hostport, char *why,
     size_t whylen);
 
+/* smtpd_addrs - the addresses the listeners are bound to, up to max of
+ * them into out (a wildcard stays 0.0.0.0 or ::): how many there are. */
+size_t smtpd_addrs(const struct smtpd *s, struct sockaddr_storage *out,
+    size_t max);
+
 /*
  * smtpd_attach - serve fd, a connected stream socket whose peer is sa, as
  * if a listener had accepted it (the session limits apply; the server

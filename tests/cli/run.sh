@@ -215,5 +215,34 @@ for t in "bad option:queue --bogus" "missing spool:queue --spool nowhere" \
 done
 check "queue on a missing spool creates nothing" "$(ls -d nowhere 2>&1 >/dev/null | wc -l)" 1
 
+# --- serve: an MX that resolves to the address serve listens on, under
+# another name, is the relay itself (the mail bounces as a loop, not
+# handed back to it)
+mkdir self && cd self || exit 2
+port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'loop.test. MX 10 other-name.example.\nother-name.example. A 127.0.0.1\n' > zone
+printf '[server]\nlisten = 127.0.0.1:%s\nhostname = relay.example\nspool = ./spool\n[dns]\nrecords = ./zone\n[delivery]\ndeliver = mx\n[domain loop.test]\n' \
+	"$port" > self.conf
+"$A" serve --config self.conf > serve.log 2>&1 &
+spid=$!
+/usr/bin/python3 - "$port" <<'PY'
+import smtplib, sys, time
+for _ in range(100):
+    try:
+        s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+        break
+    except OSError:
+        time.sleep(0.05)
+s.sendmail("", ["x@loop.test"], b"From: a@b.example\r\nTo: x@loop.test\r\n"
+           b"Subject: t\r\nMessage-ID: <self@b.example>\r\n"
+           b"Date: Wed, 02 Dec 2026 12:00:00 +0000\r\n\r\nhi\r\n")
+s.quit()
+PY
+for _ in $(seq 100); do grep -q 'status=bounced' serve.log && break; sleep 0.1; done
+kill "$spid"; wait "$spid"
+contains "serve: an MX at its own listening address loops back" "$(grep 'to=<x@loop.test>' serve.log)" \
+	'status=bounced relay=none delay=0s reply="mail for loop.test loops back to this relay'
+cd ..
+
 printf '%d passed, %d failed\n' "$pass" "$fail"
 [ "$fail" -eq 0 ]

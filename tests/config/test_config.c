@@ -215,6 +215,8 @@ field_text(const struct relay_config *c, const char *f)
 	b[0] = '\0';
 	if (strcmp(f, "loopback_any_rcpt") == 0)
 		return c->loopback_any_rcpt ? "true" : "false";
+	if (strcmp(f, "eightbit") == 0)
+		return c->eightbit_bounce ? "bounce" : "send";
 	if (strcmp(f, "listen") == 0) {
 		for (i = 0; i < c->nlisten; i++)
 			n += (size_t)snprintf(b + n, sz - n, "%s%s",
@@ -309,7 +311,8 @@ static const char *const all_fields[] = {
 	"max_message_size", "max_recipients", "max_sessions",
 	"max_sessions_per_ip", "max_errors", "idle_timeout", "tls_cert",
 	"tls_key", "workers", "loopback_any_rcpt", "resolver", "records",
-	"dns_timeout", "deliver", "retry", "lifetime", "sign_domain",
+	"dns_timeout", "deliver", "retry", "lifetime", "eightbit",
+	"sign_domain",
 	"sign_selector", "sign_key", "arc_domain", "arc_selector", "arc_key",
 	"domains", "lists", "forwards", "srs", "path",
 };
@@ -467,6 +470,7 @@ static const struct ok_case ok_cases[] = {
 	      { "max_message_size", "52428800" }, { "idle_timeout", "300" },
 	      { "deliver", "maildir:./var/outbox" },
 	      { "retry", "60 300 1800 7200" }, { "lifetime", "432000" },
+	      { "eightbit", "send" },
 	      { "loopback_any_rcpt", "false" }, { "path", "@F@" } } },
 	{ "comments, blank lines and empty sections",
 	    "# a comment\n\n   \t\n\t# indented comment\n[server] # why\n"
@@ -559,6 +563,10 @@ static const struct ok_case ok_cases[] = {
 	    "retry = 30s 1m  1m\t1h\nlifetime = 2d\n",
 	    { { "deliver", "smtp:[mail.example.net]:587" },
 	      { "retry", "30 60 60 3600" }, { "lifetime", "172800" } } },
+	{ "eightbit bounce", "[delivery]\neightbit = bounce\n",
+	    { { "eightbit", "bounce" }, { "lifetime", "432000" } } },
+	{ "eightbit send", "[delivery]\neightbit = send\n",
+	    { { "eightbit", "send" } } },
 	{ "deliver smtp:HOST:PORT", "[delivery]\ndeliver = smtp:relay.example:25\n",
 	    { { "deliver", "smtp:relay.example:25" } } },
 	{ "deliver smtp:IPv4:PORT", "[delivery]\ndeliver = smtp:192.0.2.1:2525\n",
@@ -981,6 +989,8 @@ static const struct err_case err_cases[] = {
 	    "@F@:2: timeout: \"6m\": out of range (1s to 5m)" },
 	{ "[delivery]\nlifetime = 30s\n", 0,
 	    "@F@:2: lifetime: \"30s\": out of range (1m to 365d)" },
+	{ "[delivery]\neightbit = convert\n", 0,
+	    "@F@:2: eightbit: \"convert\": not send or bounce" },
 	{ "[delivery]\nretry = 5m 1m\n", 0,
 	    "@F@:2: retry: \"5m 1m\": not ascending (1m after a longer "
 	    "wait)" },

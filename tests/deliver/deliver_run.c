@@ -13,11 +13,14 @@
  *   zone FILE              MX/A/AAAA from this zone file
  *   resolver IP@PORT       ... or from a real DNS server
  *   mx_port P              SMTP port for `mx`
+ *   eightbit send|bounce   8-bit mail for servers without 8BITMIME
  *   sign                   bounces go through a test "signer"
  *   local ADDR kept|failonce  bounces to ADDR go to a test local_bounce:
  *                          taken ("local ID ADDR LEN dsn|other" on
  *                          stdout), or refused the first time, then taken
  *   start                  create deliver (after the settings above)
+ *   self IP [IP...]        deliver_self: the relay's own listening
+ *                          addresses (0.0.0.0 and :: for every interface)
  *   ago S                  the next message arrived S seconds ago
  *   bounce                 the next message is a bounce of ours
  *   msg FILE SENDER RCPT.. commit and hand to deliver ("<>": null sender)
@@ -39,6 +42,9 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -289,6 +295,8 @@ main(int argc, char **argv)
 			dc.max_connections = (unsigned)atoi(tok[1]);
 		} else if (IS("mx_port") && nt == 2) {
 			dc.mx_port = (unsigned)atoi(tok[1]);
+		} else if (IS("eightbit") && nt == 2) {
+			dc.eightbit_bounce = strcmp(tok[1], "bounce") == 0;
 		} else if (IS("sign")) {
 			dc.sign_bounce = test_sign;
 		} else if (IS("local") && nt == 3 && nlocals < 4) {
@@ -319,6 +327,31 @@ main(int argc, char **argv)
 			}
 			if ((dl = deliver_new(base, q, res, &dc)) == NULL) {
 				fprintf(stderr, "deliver_new failed\n");
+				return 2;
+			}
+		} else if (IS("self") && nt >= 2 && dl) {
+			struct sockaddr_storage sa[16];
+			size_t k, n = 0;
+
+			memset(sa, 0, sizeof(sa));
+			for (k = 1; k < nt && n < 16; k++, n++) {
+				struct sockaddr_in *s4 = (void *)&sa[n];
+				struct sockaddr_in6 *s6 = (void *)&sa[n];
+
+				if (inet_pton(AF_INET, tok[k],
+				    &s4->sin_addr) == 1) {
+					s4->sin_family = AF_INET;
+				} else if (inet_pton(AF_INET6, tok[k],
+				    &s6->sin6_addr) == 1) {
+					s6->sin6_family = AF_INET6;
+				} else {
+					fprintf(stderr, "self: bad address "
+					    "%s\n", tok[k]);
+					return 2;
+				}
+			}
+			if (!deliver_self(dl, sa, n, why, sizeof(why))) {
+				fprintf(stderr, "self: %s\n", why);
 				return 2;
 			}
 		} else if (IS("ago") && nt == 2) {

@@ -692,6 +692,50 @@ def g_reuse():
           sorted(len(r.final(q, "r%d@dst.test" % k))
                  for k, q in enumerate(r.ids)), [1] * 12)
 
+    # A 421 to a command on a reused connection: the server is closing it
+    # (RFC 5321 3.8). Whether it hangs up or leaves the socket open and
+    # says nothing more, the connection is given up at once and the
+    # message goes again on a new one: no timeout (command_timeout is
+    # 10 s here), no deferral, delivered once. A 421 to the RSET that
+    # follows a refused transaction leaves its results as they are, and
+    # the next message gets a new connection.
+    for step in ("MAIL", "RCPT", "DATA", "DOT", "RSET"):
+        for how, text in (("hangs up", "421 4.3.2 closing down"),
+                          ("stays open", "hold:421 4.3.2 closing down")):
+            label = "421 to %s on a reused connection, server %s" % (step,
+                                                                     how)
+            s = Sink(script={step: text}, script_conns={1},
+                     script_from_mail=2)
+            port = s.start()
+            d = fresh("r421-%s-%s" % (step.lower(), how.split()[0]))
+            p1, _ = message(d, "m1", "first")
+            p2, _ = message(d, "m2", "second")
+            p3, _ = message(d, "m3", "third")
+            m2 = ("<> perm-b@dst.test" if step == "RSET" else
+                  "alice@snd.test b@dst.test")
+            r = Run(d, BASE + ["command_timeout 10",
+                               "target smtp:[127.0.0.1]:%d" % port, "start",
+                               "msg %s alice@snd.test a@dst.test" % p1,
+                               "wait 15", "msg %s %s" % (p2, m2), "wait 15",
+                               "msg %s alice@snd.test c@dst.test" % p3,
+                               "wait 15"])
+            s.stop()
+            got = [t.rcpts for c, t in s.delivered()]
+            want = ([["a@dst.test"], ["c@dst.test"]] if step == "RSET" else
+                    [["a@dst.test"], ["b@dst.test"], ["c@dst.test"]])
+            check(label + ": each delivered once", got, want)
+            check(label + ": no deferral", [x[1] for x in r.defers], [])
+            truth(label + ": no timeout waited for", r.secs < 8,
+                  "%.1fs" % r.secs)
+            check(label + ": the closed connection not used again",
+                  [len(c.txns) for c in s.conns][:1],
+                  [2 if step == "DOT" else 1])
+            check(label + ": nothing left", r.remaining, 0)
+            if len(r.ids) == 3:
+                b = "perm-b@dst.test" if step == "RSET" else "b@dst.test"
+                check(label + ": final status", r.final(r.ids[1], b),
+                      ["bounced" if step == "RSET" else "sent"])
+
 
 def g_mx():
     s = Sink()
@@ -1014,9 +1058,11 @@ def g_replies():
 
     # Trouble at each step on the first connection: every recipient is
     # deferred (never bounced, never taken as sent) and delivered once by
-    # the retry.
+    # the retry. A 421 from a server that then leaves the socket open
+    # ends the connection at once too, without a timeout.
     troubles = [
         ("421", "421 4.3.2 closing down"),
+        ("421open", "hold:421 4.3.2 closing down"),
         ("drop", "drop"),
         ("garbage", "raw:this is not smtp\r\n"),
         ("toolong", "raw:250 " + "y" * 3000 + "\r\n"),
@@ -1039,10 +1085,14 @@ def g_replies():
         d = fresh(kind)
         p, data = message(d, "m1", "trouble " + kind)
         rc = ["a@%s.test" % st.lower() for st in STEPS]
-        r = Run(d, BASE + ["retry 1"] + lines + ["start",
-                "msg %s alice@snd.test %s" % (p, " ".join(rc)), "wait 20"])
+        slow = ["command_timeout 10"] if kind == "421open" else []
+        r = Run(d, BASE + ["retry 1"] + slow + lines + ["start",
+                "msg %s alice@snd.test %s" % (p, " ".join(rc)), "wait 30"])
         for sk in sinks:
             sk.stop()
+        if slow:
+            truth(kind + ": no timeout waited for", r.secs < 8,
+                  "%.1fs" % r.secs)
         if not r.ids:
             check(kind + ": queued", len(r.ids), 1)
             continue
@@ -1118,6 +1168,69 @@ snd.test.       MX 5 backup.self.test.
     check("the best MX of many", f and f[3],
           "top.many.test[127.0.0.1]:%d" % port)
 
+    # An MX whose address is one of the relay's own listening addresses
+    # (deliver_self) is this relay under another name: the list is cut
+    # there as for its hostname, the domain's own address (implicit MX)
+    # included. 127.0.0.2 listens nowhere: the one host kept before the
+    # cut in mid.test is down, so m@ is deferred, not handed to the
+    # equally preferred peer or the worse one.
+    s = Sink()
+    port = s.start()
+    d = fresh("selfaddr")
+    zone = zone_file(d, """
+addr.test.      MX 10 alias.addr.test.
+addr.test.      MX 20 backup.addr.test.
+alias.addr.test. A 127.0.0.9
+backup.addr.test. A 127.0.0.1
+six.test.       MX 10 alias.six.test.
+six.test.       MX 20 backup.addr.test.
+alias.six.test. AAAA 2001:db8::9
+mid.test.       MX 5 best.mid.test.
+mid.test.       MX 10 alias.addr.test.
+mid.test.       MX 10 peer.mid.test.
+mid.test.       MX 20 backup.addr.test.
+best.mid.test.  A 127.0.0.2
+peer.mid.test.  A 127.0.0.1
+implicit.test.  A 127.0.0.9
+other.test.     MX 10 backup.addr.test.
+""")
+    p, _ = message(d, "m1", "to myself by address")
+    rc = ["a@addr.test", "s@six.test", "m@mid.test", "i@implicit.test",
+          "o@other.test"]
+    r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
+                       "start", "self 127.0.0.9 2001:db8::9",
+                       "msg %s <> %s" % (p, " ".join(rc)), "wait 5"])
+    s.stop()
+    if r.ids:
+        q = r.ids[0]
+        check("self by address: statuses", [r.final(q, a) for a in rc],
+              [["bounced"], ["bounced"], [], ["bounced"], ["sent"]])
+        for a in ("a@addr.test", "s@six.test", "i@implicit.test"):
+            f = r.final_line(q, a)
+            truth("self by address: %s says it loops" % a,
+                  f and "loops back" in f[5], f and f[5])
+        truth("self by address: m@mid.test deferred",
+              "m@mid.test" in [x[1] for x in r.defers if x[0] == q])
+    check("self by address: only other.test reached the sink",
+          [t.rcpts for c, t in s.delivered()], [["o@other.test"]])
+
+    # A wildcard listen address stands for the machine's interface
+    # addresses of its family: 0.0.0.0 takes in 127.0.0.1, :: does not.
+    for wild, want in (("0.0.0.0", "bounced"), ("::", "sent")):
+        s = Sink()
+        port = s.start()
+        d = fresh("wild" + wild.replace(":", "6").replace(".", ""))
+        zone = zone_file(d, "w.test. MX 10 mx.w.test.\n"
+                            "mx.w.test. A 127.0.0.1\n")
+        p, _ = message(d, "m1", "wildcard")
+        r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
+                           "start", "self " + wild,
+                           "msg %s <> a@w.test" % p, "wait 10"])
+        s.stop()
+        if r.ids:
+            check("listening on %s: 127.0.0.1 as MX" % wild,
+                  r.final(r.ids[0], "a@w.test"), [want])
+
     # A 5xx greeting from a backup MX while the primary is down: deferred,
     # not bounced. Every MX greeting with 554: that is permanent.
     s = Sink(greet="554 5.3.2 no service for you")
@@ -1145,13 +1258,107 @@ grumpy.test.    MX 10 backup.down.test.
               r.final(q, "b@grumpy.test"), ["bounced"])
 
 
+def g_eightbit():
+    # Two servers on one port: new.two.test offers 8BITMIME, old.two.test
+    # (preferred) does not; none.test has only the old one; temp.test has
+    # a dead primary before it.
+    new = Sink()
+    port = new.start()
+    old = Sink(eightbitmime=False, host="127.0.0.3", port=port)
+    old.start()
+    zone_text = """
+two.test.       MX 10 old.two.test.
+two.test.       MX 20 new.two.test.
+old.two.test.   A 127.0.0.3
+new.two.test.   A 127.0.0.1
+none.test.      MX 10 old.two.test.
+temp.test.      MX 10 dead.temp.test.
+temp.test.      MX 20 old.two.test.
+dead.temp.test. A 127.0.0.4
+snd.test.       MX 10 new.two.test.
+"""
+    body8 = b"caf\xc3\xa9 cr\xc3\xa8me br\xc3\xbbl\xc3\xa9e\r\n"
+
+    # eightbit = bounce: 8-bit mail passes over servers without 8BITMIME
+    # for the next MX, fails with 5.6.3 when no MX offers it, and is
+    # deferred when the one that might is down. 7-bit mail is not
+    # affected.
+    d = fresh("bounce")
+    zone = zone_file(d, zone_text)
+    p8, data8 = message(d, "m8", "eight bits", body=body8)
+    p7, data7 = message(d, "m7", "seven bits")
+    r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
+                       "eightbit bounce", "start",
+                       "msg %s alice@snd.test a@two.test n@none.test "
+                       "t@temp.test" % p8,
+                       "msg %s alice@snd.test b@two.test o@none.test" % p7,
+                       "wait 6"])
+    if len(r.ids) == 2:
+        q8, q7 = r.ids
+        check("bounce: 8-bit statuses", [r.final(q8, a) for a in
+                                         ("a@two.test", "n@none.test",
+                                          "t@temp.test")],
+              [["sent"], ["bounced"], []])
+        f = r.final_line(q8, "a@two.test")
+        check("bounce: 8-bit mail to the MX offering 8BITMIME", f and f[3],
+              "new.two.test[127.0.0.1]:%d" % port)
+        f = r.final_line(q8, "n@none.test")
+        truth("bounce: the reason names 8-bit data",
+              f and "does not accept 8-bit data" in f[5], f and f[5])
+        truth("bounce: t@temp.test deferred (its primary may offer it)",
+              "t@temp.test" in [x[1] for x in r.defers if x[0] == q8])
+        check("bounce: 7-bit statuses", [r.final(q7, a) for a in
+                                         ("b@two.test", "o@none.test")],
+              [["sent"], ["sent"]])
+        f = r.final_line(q7, "b@two.test")
+        check("bounce: 7-bit mail to the preferred MX", f and f[3],
+              "old.two.test[127.0.0.3]:%d" % port)
+    check("bounce: the server without 8BITMIME got no 8-bit mail",
+          sorted(a for c, t in old.txns() for a in t.rcpts),
+          ["b@two.test", "o@none.test"])
+    got = [t for c, t in new.delivered() if t.rcpts == ["a@two.test"]]
+    check("bounce: 8-bit mail delivered unchanged, with BODY=8BITMIME",
+          [(t.body == data8, "BODY=8BITMIME" in t.params) for t in got],
+          [(True, True)])
+    b = bounce_txns(new, "alice@snd.test")
+    check("bounce: one report", len(b), 1)
+    if b:
+        check_dsn("8bit dsn", b[0].body, "alice@snd.test",
+                  {"n@none.test": (r"5\.6\.3", "does not accept 8-bit data",
+                                   False)}, "eight bits")
+
+    # eightbit = send (the default): 8-bit mail goes to the preferred MX
+    # as it is, without BODY=8BITMIME, since it does not offer it.
+    d = fresh("send")
+    zone = zone_file(d, zone_text)
+    n_old = len(old.delivered())
+    p8, data8 = message(d, "m8", "eight bits", body=body8)
+    r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
+                       "start", "msg %s alice@snd.test a@two.test "
+                       "n@none.test" % p8, "wait 10"])
+    got = old.delivered()[n_old:]
+    check("send: 8-bit mail to the server without 8BITMIME",
+          sorted(a for c, t in got for a in t.rcpts),
+          ["a@two.test", "n@none.test"])
+    check("send: unchanged, without BODY=",
+          [(t.body == data8, "BODY=" in t.params) for c, t in got],
+          [(True, False)] * len(got))
+    if r.ids:
+        check("send: statuses", [r.final(r.ids[0], a) for a in
+                                 ("a@two.test", "n@none.test")],
+              [["sent"], ["sent"]])
+    check("send: no bounce", r.bounces, [])
+    old.stop()
+    new.stop()
+
+
 GROUPS = {
     "resolver": g_resolver,
     "maildir": g_maildir, "relayhost": g_relayhost, "esmtp": g_esmtp,
     "retry": g_retry, "bounce": g_bounce, "expiry": g_expiry,
     "mixed": g_mixed, "reuse": g_reuse, "mx": g_mx, "tls": g_tls,
     "timeout": g_timeout, "load": g_load, "wire": g_wire,
-    "replies": g_replies, "mxself": g_mxself,
+    "replies": g_replies, "mxself": g_mxself, "eightbit": g_eightbit,
 }
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ One Sink listens on a loopback port (asyncio, in a thread of its own) and
 records every connection: EHLO names, whether TLS was started, and each
 transaction (MAIL, accepted RCPTs, the body as sent and un-dot-stuffed,
 whether MAIL/RCPT/DATA came in one write). What it offers is set per sink
-(PIPELINING, STARTTLS, SIZE, EHLO at all, the greeting, silence, a
+(PIPELINING, STARTTLS, SIZE, 8BITMIME, EHLO at all, the greeting, silence, a
 never-answered end of data, a STARTTLS that is followed by garbage); what it
 answers is chosen by each recipient's local part:
 
@@ -17,12 +17,16 @@ answers is chosen by each recipient's local part:
 and by the sender's: mailperm... gets 553 5.7.1 at MAIL.
 
 A script overrides any of that per step: {"GREET"|"EHLO"|"MAIL"|"RCPT"|
-"DATA"|"DOT": text}, where text is the reply (lines joined by "\n", each
-sent with CRLF; a 421 hangs up after it), "drop" (hang up without a word)
-or "raw:" and bytes sent as they are; script_conns limits it to those connection numbers (the first
-is 1). split sends every reply in small pieces, some time apart (replies
-spread over several TCP reads); slow_dot waits that long before answering
-the end of data.
+"DATA"|"DOT"|"RSET": text}, where text is the reply (lines joined by "\n",
+each sent with CRLF; a 421 hangs up after it), "drop" (hang up without a
+word), "raw:" and bytes sent as they are, or "hold:" and a reply after
+which the sink neither reads nor answers nor hangs up (a server that said
+421 and left the socket open); script_conns limits it to those connection
+numbers (the first is 1), script_from_mail to the commands from that MAIL
+of a connection on (2: only once the connection is being reused). split
+sends every reply in small pieces, some time apart (replies spread over
+several TCP reads); slow_dot waits that long before answering the end of
+data.
 """
 import asyncio
 import re
@@ -71,6 +75,8 @@ class Session(asyncio.Protocol):
         self.split_at = 0.0
         self.override = None    # the script's answer to this command
         self.muted = False      # ... and it has been sent
+        self.deaf = False       # after a "hold:" answer
+        self.nmail = 0          # MAIL commands on this connection
 
     # -- plumbing
     def connection_made(self, transport):
@@ -118,6 +124,8 @@ class Session(asyncio.Protocol):
         if sk.script_conns is not None and \
                 self.conn.id not in sk.script_conns:
             return None
+        if self.nmail < sk.script_from_mail:
+            return None
         return sk.script.get(step)
 
     def scripted(self, text):
@@ -134,12 +142,18 @@ class Session(asyncio.Protocol):
             self.closed = True
         elif text.startswith("raw:"):
             self.write(text[4:].encode("latin-1"))
+        elif text.startswith("hold:"):
+            for line in text[5:].split("\n"):
+                self.write(line.encode("latin-1") + b"\r\n")
+            self.deaf = True
         else:
             for line in text.split("\n"):
                 self.write(line.encode("latin-1") + b"\r\n")
         return True
 
     def data_received(self, data):
+        if self.deaf:
+            return
         if self.upgrading and not self.tls_phase:
             return              # plaintext after STARTTLS is dropped
         self.chunk += 1
@@ -148,7 +162,7 @@ class Session(asyncio.Protocol):
             self.process()
 
     def process(self):
-        while not self.closed and not self.upgrading:
+        while not self.closed and not self.upgrading and not self.deaf:
             if self.state == "data":
                 s = b"\r\n" + self.buf
                 p = s.find(b"\r\n.\r\n")
@@ -176,7 +190,9 @@ class Session(asyncio.Protocol):
         arg = line[len(verb):].strip()
         self.muted = False
         self.override = None
-        if verb in ("EHLO", "MAIL", "RCPT", "DATA"):
+        if verb == "MAIL":
+            self.nmail += 1
+        if verb in ("EHLO", "MAIL", "RCPT", "DATA", "RSET"):
             self.override = self.script_for(verb)
         if verb == "EHLO":
             if not sk.ehlo:
@@ -191,7 +207,9 @@ class Session(asyncio.Protocol):
                 lines.append("SIZE %d" % sk.size)
             if sk.starttls and not self.conn.tls:
                 lines.append("STARTTLS")
-            lines += ["8BITMIME", "ENHANCEDSTATUSCODES"]
+            if sk.eightbitmime:
+                lines.append("8BITMIME")
+            lines.append("ENHANCEDSTATUSCODES")
             for k, l in enumerate(lines):
                 self.reply("250%s%s" % (" " if k == len(lines) - 1
                                         else "-", l))
@@ -334,7 +352,8 @@ class Sink:
                  greet="220 sink.test ESMTP test sink", silent=False,
                  hang_data=False, tls_broken=False, drop_idle=0,
                  host="127.0.0.1", script=None, script_conns=None,
-                 split=False, slow_dot=0):
+                 split=False, slow_dot=0, script_from_mail=0,
+                 eightbitmime=True, port=0):
         self.pipelining = pipelining
         self.starttls = starttls        # (certfile, keyfile) or None
         self.size = size
@@ -347,6 +366,9 @@ class Sink:
         self.host = host
         self.script = script or {}
         self.script_conns = script_conns
+        self.script_from_mail = script_from_mail
+        self.eightbitmime = eightbitmime    # offered in the EHLO reply
+        self.want_port = port               # 0: any free one
         self.split = split
         self.slow_dot = slow_dot
         self.lock = threading.Lock()
@@ -392,7 +414,7 @@ class Sink:
             asyncio.set_event_loop(self.loop)
             self.server = self.loop.run_until_complete(
                 self.loop.create_server(lambda: Session(self), self.host,
-                                        0))
+                                        self.want_port))
             self.port = self.server.sockets[0].getsockname()[1]
             ready.set()
             self.loop.run_forever()
