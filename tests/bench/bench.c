@@ -144,6 +144,47 @@ per_s(struct meter m)
 	return m.t > 0 ? (double)m.ops / m.t : 0;
 }
 
+/*
+ * dkim_hashing - the hashing no DKIM implementation can skip: one SHA-256
+ * over the body (the body hash) and one over the header block (the header
+ * hash covers the signed fields, at most all of them), each a separate
+ * digest, with the algorithm fetched once.
+ */
+static void
+dkim_hashing(const char *text, size_t len)
+{
+	const char *end = strstr(text, "\r\n\r\n");
+	size_t hlen = end ? (size_t)(end - text) + 2 : len;
+	unsigned char dg[EVP_MAX_MD_SIZE];
+	unsigned int dglen;
+	const EVP_MD *md = dkim_alg_md(DKIM_ALG_RSA_SHA256);
+
+	EVP_Digest(text, hlen, dg, &dglen, md, NULL);
+	EVP_Digest(text + hlen, len - hlen, dg, &dglen, md, NULL);
+}
+
+/*
+ * report - one figure beside its raw rate and its floor (the raw rate plus
+ * DKIM's hashing), and what the floor allows: the target is 90% of the
+ * raw rate, which no implementation reaches where the floor is below it.
+ */
+static void
+report(const char *label, const char *what, double rate, double raw,
+    double floor)
+{
+	double share = 100 * rate / raw, cap = 100 * floor / raw;
+	char verdict[64];
+
+	if (share >= 90)
+		snprintf(verdict, sizeof(verdict), "within 10%% of raw");
+	else
+		snprintf(verdict, sizeof(verdict), "%s: the floor is %.0f%% "
+		    "of raw", cap < 90 ? "unreachable" : "below target", cap);
+	printf("%-8s %s %7.0f/s  raw EVP %7.0f/s (%5.1f%%)  raw+sha256 "
+	    "%7.0f/s (%5.1f%%)  [%s]\n", label, what, rate, raw, share,
+	    floor, 100 * rate / floor, verdict);
+}
+
 static void
 bench_key(const char *label, EVP_PKEY *key, enum dkim_alg alg,
     const char *msgtext, size_t msglen)
@@ -156,12 +197,10 @@ bench_key(const char *label, EVP_PKEY *key, enum dkim_alg alg,
 	    { NULL, NULL } };
 	unsigned char dg[32] = { 1, 2, 3 }, *sig;
 	size_t siglen;
-	double sign_rate, verify_rate, raw_sign, raw_verify, sha_msg;
+	double sign_rate, verify_rate, raw_sign, raw_verify, sha_s, sha_v;
 	double floor_sign, floor_verify;
 	struct meter m_sign = { 0 }, m_verify = { 0 }, m_raw_sign = { 0 },
-	    m_raw_verify = { 0 }, m_sha = { 0 };
-	unsigned char dg2[EVP_MAX_MD_SIZE];
-	unsigned int dg2len;
+	    m_raw_verify = { 0 }, m_sha_s = { 0 }, m_sha_v = { 0 };
 	char why[DKIM_WHY_MAX];
 
 	keys[0].record = record_for(key);
@@ -199,10 +238,9 @@ bench_key(const char *label, EVP_PKEY *key, enum dkim_alg alg,
 			dkim_digest_sign(key, alg, dg, 32, &s2, &l2);
 			free(s2);
 		});
-		/* The floor adds one SHA-256 pass over the message, which
-		 * no implementation can avoid. */
-		SLICE(m_sha, EVP_Digest(msgtext, msglen, dg2, &dg2len,
-		    EVP_sha256(), NULL));
+		/* The floor adds the two SHA-256 passes over the message
+		 * that no implementation can avoid. */
+		SLICE(m_sha_s, dkim_hashing(msgtext, msglen));
 	}
 
 	dkim_buf_add(&signed_msg, field.p, field.len);
@@ -233,24 +271,18 @@ bench_key(const char *label, EVP_PKEY *key, enum dkim_alg alg,
 			if (!dkim_digest_verify(key, alg, dg, 32, sig, siglen))
 				exit(1);
 		});
-		SLICE(m_sha, EVP_Digest(msgtext, msglen, dg2, &dg2len,
-		    EVP_sha256(), NULL));
+		SLICE(m_sha_v, dkim_hashing(signed_msg.p, signed_msg.len));
 	}
 	sign_rate = per_s(m_sign);
 	verify_rate = per_s(m_verify);
 	raw_sign = per_s(m_raw_sign);
 	raw_verify = per_s(m_raw_verify);
-	sha_msg = per_s(m_sha);
-	floor_sign = 1 / (1 / raw_sign + 1 / sha_msg);
-	floor_verify = 1 / (1 / raw_verify + 1 / sha_msg);
-	printf("%-8s sign   %7.0f/s  raw EVP %7.0f/s (%5.1f%%)  raw+sha256 "
-	    "%7.0f/s (%5.1f%%)\n", label, sign_rate, raw_sign,
-	    100 * sign_rate / raw_sign, floor_sign,
-	    100 * sign_rate / floor_sign);
-	printf("%-8s verify %7.0f/s  raw EVP %7.0f/s (%5.1f%%)  raw+sha256 "
-	    "%7.0f/s (%5.1f%%)\n", label, verify_rate, raw_verify,
-	    100 * verify_rate / raw_verify, floor_verify,
-	    100 * verify_rate / floor_verify);
+	sha_s = per_s(m_sha_s);
+	sha_v = per_s(m_sha_v);
+	floor_sign = 1 / (1 / raw_sign + 1 / sha_s);
+	floor_verify = 1 / (1 / raw_verify + 1 / sha_v);
+	report(label, "sign  ", sign_rate, raw_sign, floor_sign);
+	report(label, "verify", verify_rate, raw_verify, floor_verify);
 	free(sig);
 	free(keys[0].record);
 	dkim_keycache_free(vo.keycache);
