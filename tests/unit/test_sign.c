@@ -178,8 +178,9 @@ Test(sign, folded_at_78_columns, .timeout = 120)
 		"from", "to", "cc", "subject", "date", "message-id",
 		"in-reply-to", "references", "mime-version", "content-type",
 		"content-transfer-encoding", "list-id", "list-unsubscribe",
-		"list-unsubscribe-post", "reply-to", "sender", "x-a-rather-long-"
-		"header-name-that-will-not-fit-on-a-line-with-anything-else",
+		"list-unsubscribe-post", "reply-to", "sender",
+		("x-a-rather-long-header-name-that-will-not-fit-on-a-line-"
+		"with-anything-else"),
 		"resent-from", "resent-to", "resent-date",
 	};
 	EVP_PKEY *rsa = key_for(DKIM_ALG_RSA_SHA256);
