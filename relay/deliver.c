@@ -751,6 +751,17 @@ attempt_clear(struct dmsg *m)
 	m->at = NULL;
 }
 
+/* attempt_end - the attempt is over: a flush that came during it makes
+ * what it did not try due now; then what it held goes. */
+static void
+attempt_end(struct dmsg *m)
+{
+	if (m->flush && m->at)
+		(void)due_now(m, m->now, m->at);
+	m->flush = false;
+	attempt_clear(m);
+}
+
 /* ------------------------------------------------------------- groups */
 
 /* group_done - a group's results are in g->rep: record them. */
@@ -2014,7 +2025,7 @@ finish_attempt(struct dmsg *m)
 		 * written with the next attempt. */
 		log_event(LOG_LVL_ERR, e->id, "event=save status=failed "
 		    "reason=\"out of memory\"");
-		attempt_clear(m);
+		attempt_end(m);
 		d->nactive--;
 		schedule(m);
 		pump(d);
@@ -2105,10 +2116,7 @@ save_done(struct dtask *t)
 			    "status=failed reason=\"%s\"", t->why);
 		}
 	}
-	if (m->flush && m->at)
-		(void)due_now(m, m->now, m->at);
-	m->flush = false;
-	attempt_clear(m);	/* the attempt is over */
+	attempt_end(m);
 	d->nactive--;
 	if (all_final(e)) {
 		msg_unlink(m);
