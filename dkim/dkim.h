@@ -121,6 +121,8 @@ bool dkim_has_8bit(const char *p, size_t n);
 
 /* dkim_field_is - case-insensitive comparison of a field's name. */
 bool dkim_field_is(const struct dkim_field *f, const char *name);
+/* dkim_field_is_n - the same for a name of n octets (no strlen). */
+bool dkim_field_is_n(const struct dkim_field *f, const char *name, size_t n);
 
 /* dkim_crlf_from_lf - helper for CLI boundaries: if p holds no CRLF at all,
  * return a malloc'd copy with every LF turned into CRLF and set *converted;

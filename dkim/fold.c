@@ -49,12 +49,30 @@ append_atoms(struct dkim_buf *out, size_t *col, const char *v, size_t n,
 {
 	size_t i = 0;
 
+	while (i < n && sp == SPLIT_ANY) {
+		/* Any octet may start a line: fill this one, keeping the
+		 * ';' after the last octet on the same line. */
+		size_t k = *col < FOLD_COLS ? FOLD_COLS - *col : 0;
+
+		if (k > n - i)
+			k = n - i;
+		if (semi && k > 0 && i + k == n && *col + k + 1 > FOLD_COLS)
+			k--;
+		if (k == 0) {
+			if (*col > 1) {
+				fold_break(out, col);
+				continue;
+			}
+			k = 1;	/* a line holds at least one octet */
+		}
+		dkim_buf_add(out, v + i, k);
+		*col += k;
+		i += k;
+	}
 	while (i < n) {
 		size_t a = i, len;
 
-		if (sp == SPLIT_ANY)
-			i++;
-		else if (sp == SPLIT_COLON) {
+		if (sp == SPLIT_COLON) {
 			while (i < n && v[i] != ':')
 				i++;
 			if (i < n)

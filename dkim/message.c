@@ -211,8 +211,12 @@ dkim_msg_free(struct dkim_msg *m)
 bool
 dkim_field_is(const struct dkim_field *f, const char *name)
 {
-	size_t n = strlen(name);
+	return dkim_field_is_n(f, name, strlen(name));
+}
 
+bool
+dkim_field_is_n(const struct dkim_field *f, const char *name, size_t n)
+{
 	return f->name_len == n && strncasecmp(f->name, name, n) == 0;
 }
 

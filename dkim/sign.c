@@ -84,11 +84,14 @@ header_list(const struct dkim_msg *msg, const struct dkim_sign_opts *o,
 		for (k = 0; k < o->nheaders; k++)
 			ADD(o->headers[k]);
 	} else {
-		for (k = 0; defaults[k]; k++)
+		for (k = 0; defaults[k]; k++) {
+			size_t dl = strlen(defaults[k]);
+
 			for (j = 0; j < msg->nfields; j++)
-				if (dkim_field_is(&msg->fields[j],
-				    defaults[k]))
+				if (dkim_field_is_n(&msg->fields[j],
+				    defaults[k], dl))
 					ADD(defaults[k]);
+		}
 		ADD("from");	/* oversigned: one more than there are */
 	}
 #undef ADD

@@ -35,7 +35,7 @@ dkim_select_headers(const struct dkim_msg *msg, char *const *h, size_t nh,
 	size_t k;
 
 	for (k = 0; k < nh; k++) {
-		size_t j = msg->nfields;
+		size_t j = msg->nfields, hl = strlen(h[k]);
 
 		idx[k] = -1;
 		if (used == NULL)
@@ -43,7 +43,7 @@ dkim_select_headers(const struct dkim_msg *msg, char *const *h, size_t nh,
 		/* §5.4.2: instances are taken from the bottom up. */
 		while (j-- > 0) {
 			if (used[j] || (long)j == exclude ||
-			    !dkim_field_is(&msg->fields[j], h[k]))
+			    !dkim_field_is_n(&msg->fields[j], h[k], hl))
 				continue;
 			used[j] = true;
 			idx[k] = (long)j;
