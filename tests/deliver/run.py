@@ -158,6 +158,23 @@ def zone_file(d, text):
     return z
 
 
+def mx_one(s, name, zone_text, subject, sender, rcpts, config=(), run=(),
+           wait=5):
+    """one message from sender to rcpts, delivered by MX (zone_text, every
+    host on sink s's port), s started here and stopped after: `config`
+    lines go before the start, `run` lines after it. The Run, the
+    message's bytes and the port"""
+    port = s.start()
+    d = fresh(name)
+    zone = zone_file(d, zone_text)
+    p, data = message(d, "m1", subject)
+    r = Run(d, BASE + list(config) + ["zone " + zone, "mx_port %d" % port,
+                                      "target mx", "start"] + list(run) +
+            ["msg %s %s %s" % (p, sender, " ".join(rcpts)), "wait %d" % wait])
+    s.stop()
+    return r, data, port
+
+
 def check_dsn(label, data, sender, rcpts, subject):
     """data must be an RFC 3464 report to sender about rcpts:
     {addr: (status_regex, diag_substring or None, expired)}."""
@@ -739,11 +756,9 @@ def g_reuse():
 
 def g_mx():
     s = Sink()
-    port = s.start()
-    d = fresh("mx")
-    zone = os.path.join(d, "zone")
-    with open(zone, "w") as f:
-        f.write("""
+    rc = ["a@mx.test", "b@amx.test", "c@nullmx.test", "d@nx.test",
+          "e@noaddr.test", "f@temp.test"]
+    r, _, port = mx_one(s, "mx", """
 mx.test.        MX 20 mx2.mx.test.
 mx.test.        MX 10 mx1.mx.test.
 mx1.mx.test.    A 127.0.0.2
@@ -753,15 +768,7 @@ nullmx.test.    MX 0 .
 noaddr.test.    MX 10 ghost.noaddr.test.
 temp.test.      SERVFAIL
 snd.test.       MX 5 mx2.mx.test.
-""")
-    p, _ = message(d, "m1", "by mx")
-    rc = ["a@mx.test", "b@amx.test", "c@nullmx.test", "d@nx.test",
-          "e@noaddr.test", "f@temp.test"]
-    r = Run(d, BASE + ["lifetime 2", "zone " + zone, "mx_port %d" % port,
-                       "target mx", "start",
-                       "msg %s alice@snd.test %s" % (p, " ".join(rc)),
-                       "wait 30"])
-    s.stop()
+""", "by mx", "alice@snd.test", rc, config=["lifetime 2"], wait=30)
     check("nothing left queued", r.remaining, 0)
     if not r.ids:
         return
@@ -1123,11 +1130,10 @@ def g_replies():
 
 def g_mxself():
     s = Sink()
-    port = s.start()
-    d = fresh("mxself")
     many = "".join("many.test. MX 20 x%d.many.test.\nx%d.many.test. A "
                    "127.0.0.2\n" % (k, k) for k in range(12))
-    zone = zone_file(d, """
+    rc = ["a@self.test", "b@peer.test", "c@sec.test", "d@many.test"]
+    r, _, port = mx_one(s, "mxself", """
 self.test.      MX 10 relay.test.
 self.test.      MX 20 backup.self.test.
 backup.self.test. A 127.0.0.1
@@ -1142,13 +1148,7 @@ best.sec.test.  A 127.0.0.1
 """ + many + """many.test. MX 10 top.many.test.
 top.many.test.  A 127.0.0.1
 snd.test.       MX 5 backup.self.test.
-""")
-    p, _ = message(d, "m1", "where to")
-    rc = ["a@self.test", "b@peer.test", "c@sec.test", "d@many.test"]
-    r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
-                       "start", "msg %s alice@snd.test %s" % (p, " ".join(rc)),
-                       "wait 20"])
-    s.stop()
+""", "where to", "alice@snd.test", rc, wait=20)
     if not r.ids:
         check("queued", len(r.ids), 1)
         return
@@ -1175,9 +1175,9 @@ snd.test.       MX 5 backup.self.test.
     # cut in mid.test is down, so m@ is deferred, not handed to the
     # equally preferred peer or the worse one.
     s = Sink()
-    port = s.start()
-    d = fresh("selfaddr")
-    zone = zone_file(d, """
+    rc = ["a@addr.test", "s@six.test", "m@mid.test", "i@implicit.test",
+          "o@other.test"]
+    r, _, port = mx_one(s, "selfaddr", """
 addr.test.      MX 10 alias.addr.test.
 addr.test.      MX 20 backup.addr.test.
 alias.addr.test. A 127.0.0.9
@@ -1193,14 +1193,7 @@ best.mid.test.  A 127.0.0.2
 peer.mid.test.  A 127.0.0.1
 implicit.test.  A 127.0.0.9
 other.test.     MX 10 backup.addr.test.
-""")
-    p, _ = message(d, "m1", "to myself by address")
-    rc = ["a@addr.test", "s@six.test", "m@mid.test", "i@implicit.test",
-          "o@other.test"]
-    r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
-                       "start", "self 127.0.0.9 2001:db8::9",
-                       "msg %s <> %s" % (p, " ".join(rc)), "wait 5"])
-    s.stop()
+""", "to myself by address", "<>", rc, run=["self 127.0.0.9 2001:db8::9"])
     if r.ids:
         q = r.ids[0]
         check("self by address: statuses", [r.final(q, a) for a in rc],
@@ -1217,37 +1210,23 @@ other.test.     MX 10 backup.addr.test.
     # A wildcard listen address stands for the machine's interface
     # addresses of its family: 0.0.0.0 takes in 127.0.0.1, :: does not.
     for wild, want in (("0.0.0.0", "bounced"), ("::", "sent")):
-        s = Sink()
-        port = s.start()
-        d = fresh("wild" + wild.replace(":", "6").replace(".", ""))
-        zone = zone_file(d, "w.test. MX 10 mx.w.test.\n"
-                            "mx.w.test. A 127.0.0.1\n")
-        p, _ = message(d, "m1", "wildcard")
-        r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
-                           "start", "self " + wild,
-                           "msg %s <> a@w.test" % p, "wait 10"])
-        s.stop()
+        r, _, _ = mx_one(Sink(), "wild" + wild.replace(":", "6").replace(
+            ".", ""), "w.test. MX 10 mx.w.test.\nmx.w.test. A 127.0.0.1\n",
+            "wildcard", "<>", ["a@w.test"], run=["self " + wild], wait=10)
         if r.ids:
             check("listening on %s: 127.0.0.1 as MX" % wild,
                   r.final(r.ids[0], "a@w.test"), [want])
 
     # A 5xx greeting from a backup MX while the primary is down: deferred,
     # not bounced. Every MX greeting with 554: that is permanent.
-    s = Sink(greet="554 5.3.2 no service for you")
-    port = s.start()
-    d = fresh("greet554")
-    zone = zone_file(d, """
+    r, _, _ = mx_one(Sink(greet="554 5.3.2 no service for you"), "greet554",
+                     """
 down.test.      MX 10 primary.down.test.
 down.test.      MX 20 backup.down.test.
 primary.down.test. A 127.0.0.2
 backup.down.test. A 127.0.0.1
 grumpy.test.    MX 10 backup.down.test.
-""")
-    p, _ = message(d, "m1", "grumpy backup")
-    r = Run(d, BASE + ["zone " + zone, "mx_port %d" % port, "target mx",
-                       "start", "msg %s <> a@down.test b@grumpy.test" % p,
-                       "wait 5"])
-    s.stop()
+""", "grumpy backup", "<>", ["a@down.test", "b@grumpy.test"])
     if r.ids:
         q = r.ids[0]
         truth("554 greeting behind a dead primary: deferred",
