@@ -1213,13 +1213,31 @@ host_is_self(const struct deliver *d, const struct rhost *h)
 	return false;
 }
 
-/* loops_back - this relay is the best MX left: a permanent failure. */
-static void
-loops_back(struct dresolve *rs)
+/*
+ * cut_hosts - of the first n hosts of rs->h (best first), keep at most
+ * MX_MAX that are preferred to this relay (self: its preference, < 0
+ * when it is not among them) and free the rest. False (rs->err, a
+ * permanent failure) when this relay is the best MX left.
+ */
+static bool
+cut_hosts(struct dresolve *rs, size_t n, long self)
 {
-	rs->failed = true;
-	smtpc_reply_set(&rs->err, SMTPC_PERM, "5.4.6", "mail for %s loops "
-	    "back to this relay (it is the best MX left)", rs->dest->name);
+	size_t i, keep;
+
+	for (keep = 0; keep < n && keep < MX_MAX &&
+	    (self < 0 || rs->h[keep].pref < self); keep++)
+		;
+	for (i = keep; i < n; i++)
+		free(rs->h[i].name);
+	rs->nh = keep;
+	if (keep == 0 && self >= 0) {
+		rs->failed = true;
+		smtpc_reply_set(&rs->err, SMTPC_PERM, "5.4.6", "mail for %s "
+		    "loops back to this relay (it is the best MX left)",
+		    rs->dest->name);
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -1233,24 +1251,13 @@ loops_back(struct dresolve *rs)
 static bool
 cut_self(struct dresolve *rs)
 {
-	size_t i, keep;
+	size_t i;
 
 	if (rs->dest->kind != D_MX || rs->d->nself == 0)
 		return true;
 	for (i = 0; i < rs->nh && !host_is_self(rs->d, &rs->h[i]); i++)
 		;
-	if (i == rs->nh)
-		return true;
-	for (keep = 0; keep < i && rs->h[keep].pref < rs->h[i].pref; keep++)
-		;
-	for (i = keep; i < rs->nh; i++)
-		free(rs->h[i].name);
-	rs->nh = keep;
-	if (keep == 0) {
-		loops_back(rs);
-		return false;
-	}
-	return true;
+	return i == rs->nh || cut_hosts(rs, rs->nh, rs->h[i].pref);
 }
 
 /*
@@ -1265,7 +1272,7 @@ static bool
 mx_hosts(struct dresolve *rs, const struct pdns_answer *ans)
 {
 	struct deliver *d = rs->d;
-	size_t i, n = 0, keep;
+	size_t i, n = 0;
 	long self = -1;		/* preference of this relay, if listed */
 
 	if ((rs->h = calloc(ans->n ? ans->n : 1, sizeof(*rs->h))) == NULL) {
@@ -1291,17 +1298,7 @@ mx_hosts(struct dresolve *rs, const struct pdns_answer *ans)
 		n++;
 	}
 	qsort(rs->h, n, sizeof(*rs->h), host_cmp);
-	for (keep = 0; keep < n && keep < MX_MAX &&
-	    (self < 0 || rs->h[keep].pref < self); keep++)
-		;
-	for (i = keep; i < n; i++)
-		free(rs->h[i].name);
-	rs->nh = keep;
-	if (keep == 0 && self >= 0) {
-		loops_back(rs);
-		return false;
-	}
-	return true;
+	return cut_hosts(rs, n, self);
 }
 
 static void
